@@ -1,0 +1,527 @@
+//! The event encoder: one validated, contiguous `text/event-stream` frame per
+//! event, appended to a caller-owned buffer.
+
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+use core::fmt;
+use core::time::Duration;
+
+/// A buffer frames are appended to: `Vec<u8>` or [`BytesMut`].
+///
+/// Sealed: the encoder relies on `truncate` to leave the buffer as it was
+/// when encoding fails half-way.
+pub trait FrameBuf: sealed::Sealed {
+    /// Appends bytes.
+    fn put(&mut self, bytes: &[u8]);
+    /// Reserves room for `additional` more bytes.
+    fn reserve_bytes(&mut self, additional: usize);
+    /// The bytes written so far.
+    fn written(&self) -> &[u8];
+    /// Shortens the buffer to `len` bytes.
+    fn truncate_to(&mut self, len: usize);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for alloc::vec::Vec<u8> {}
+    impl Sealed for bytes::BytesMut {}
+}
+
+impl FrameBuf for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes)
+    }
+    #[inline]
+    fn reserve_bytes(&mut self, additional: usize) {
+        self.reserve(additional)
+    }
+    #[inline]
+    fn written(&self) -> &[u8] {
+        self
+    }
+    #[inline]
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len)
+    }
+}
+
+impl FrameBuf for BytesMut {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes)
+    }
+    #[inline]
+    fn reserve_bytes(&mut self, additional: usize) {
+        self.reserve(additional)
+    }
+    #[inline]
+    fn written(&self) -> &[u8] {
+        self
+    }
+    #[inline]
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len)
+    }
+}
+
+/// Why an event cannot be encoded. Each variant names the field and where the
+/// offending character is, so the caller can find it; nothing is written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The event type contains CR or LF, which would end the `event:` line
+    /// early and let the rest be read as other fields (stream injection).
+    LineBreakInEventType {
+        /// Byte offset of the CR or LF.
+        index: usize,
+    },
+    /// The id contains CR or LF (stream injection, as above).
+    LineBreakInId {
+        /// Byte offset of the CR or LF.
+        index: usize,
+    },
+    /// The id contains U+0000 NULL: a browser would ignore the whole `id`
+    /// field, silently keeping the previous last event ID.
+    NulInId {
+        /// Byte offset of the NUL.
+        index: usize,
+    },
+    /// The value could not be serialized to JSON.
+    #[cfg(feature = "json")]
+    Json(serde_json::Error),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::LineBreakInEventType { index } => {
+                write!(f, "event type contains a line break at byte {index}")
+            }
+            EncodeError::LineBreakInId { index } => {
+                write!(f, "event id contains a line break at byte {index}")
+            }
+            EncodeError::NulInId { index } => write!(f, "event id contains NUL at byte {index}"),
+            #[cfg(feature = "json")]
+            EncodeError::Json(e) => write!(f, "event data could not be serialized to JSON: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            #[cfg(feature = "json")]
+            EncodeError::Json(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An event to send: the fields of one `text/event-stream` block.
+///
+/// Fields borrow or own their text (`&str` or `String`). Encoding validates
+/// the event type and id, then appends one contiguous frame:
+///
+/// - `data` containing CR, LF or CRLF becomes one `data:` line per line, which
+///   a decoder joins back with LF (so CR and CRLF come back as LF);
+/// - empty `data` still writes `data:`, so the event dispatches; an event with
+///   no data at all dispatches nothing but still sets `id` and `retry`;
+/// - an empty id is written (`id:`): it resets the client's last event ID;
+/// - CR or LF in the type or id, and NUL in the id, are errors, never an
+///   injected field.
+///
+/// ```
+/// use sse_proto::Event;
+/// let mut out = Vec::new();
+/// Event::new("line one\nline two").event("update").id("7").encode(&mut out)?;
+/// assert_eq!(out, b"event: update\nid: 7\ndata: line one\ndata: line two\n\n");
+/// # Ok::<(), sse_proto::EncodeError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Event<'a> {
+    event_type: Option<Cow<'a, str>>,
+    data: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    retry: Option<Duration>,
+}
+
+impl<'a> Event<'a> {
+    /// An event of the default type (`message`) carrying `data`.
+    #[inline]
+    pub fn new(data: impl Into<Cow<'a, str>>) -> Self {
+        Event { event_type: None, data: Some(data.into()), id: None, retry: None }
+    }
+
+    /// An event whose data is `value` serialized as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::Json`] when serialization fails.
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Event<'static>, EncodeError> {
+        serde_json::to_string(value).map(Event::new).map_err(EncodeError::Json)
+    }
+
+    /// Sets the event type (`event:`). An empty type is not written.
+    #[inline]
+    pub fn event(mut self, event_type: impl Into<Cow<'a, str>>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Sets the data, replacing any set before.
+    #[inline]
+    pub fn data(mut self, data: impl Into<Cow<'a, str>>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    /// Sets the id (`id:`); the client sends it back as `Last-Event-ID` when
+    /// it reconnects. An empty id resets the client's last event ID.
+    #[inline]
+    pub fn id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the client's reconnection time (`retry:`, whole milliseconds).
+    #[inline]
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// The event type, if set.
+    pub fn event_type(&self) -> Option<&str> {
+        self.event_type.as_deref()
+    }
+
+    /// The data, if set.
+    pub fn data_str(&self) -> Option<&str> {
+        self.data.as_deref()
+    }
+
+    /// The id, if set.
+    pub fn id_str(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The reconnection time, if set.
+    pub fn retry_time(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// Checks the event type and id without encoding.
+    ///
+    /// # Errors
+    ///
+    /// The same as [`encode`](Self::encode).
+    pub fn validate(&self) -> Result<(), EncodeError> {
+        if let Some(t) = &self.event_type
+            && let Some(index) = find_line_break(t.as_bytes())
+        {
+            return Err(EncodeError::LineBreakInEventType { index });
+        }
+        if let Some(id) = &self.id
+            && let Some(index) = find_line_break_or_nul(id.as_bytes())
+        {
+            return Err(if id.as_bytes()[index] == 0 {
+                EncodeError::NulInId { index }
+            } else {
+                EncodeError::LineBreakInId { index }
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends the event as one frame to `buf`.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::LineBreakInEventType`], [`EncodeError::LineBreakInId`]
+    /// or [`EncodeError::NulInId`]; `buf` is then left unchanged.
+    #[inline]
+    pub fn encode<B: FrameBuf>(&self, buf: &mut B) -> Result<(), EncodeError> {
+        self.validate()?;
+        buf.reserve_bytes(self.size_hint());
+        self.write_fields(buf);
+        if let Some(data) = &self.data {
+            write_data(buf, data);
+        }
+        buf.put(b"\n");
+        Ok(())
+    }
+
+    /// The frame as [`Bytes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode).
+    pub fn to_bytes(&self) -> Result<Bytes, EncodeError> {
+        let mut buf = BytesMut::new();
+        self.encode(&mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Appends the event to `buf` with `value`, serialized as JSON straight
+    /// into the buffer, as its data (any data set on the event is not used).
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode), plus [`EncodeError::Json`]; `buf` is then
+    /// left unchanged.
+    #[cfg(feature = "json")]
+    pub fn encode_json<T: serde::Serialize + ?Sized, B: FrameBuf>(
+        &self,
+        value: &T,
+        buf: &mut B,
+    ) -> Result<(), EncodeError> {
+        self.validate()?;
+        let start = buf.written().len();
+        self.write_fields(buf);
+        buf.put(b"data: ");
+        let json_start = buf.written().len();
+        if let Err(e) = serde_json::to_writer(JsonWriter(buf), value) {
+            buf.truncate_to(start);
+            return Err(EncodeError::Json(e));
+        }
+        // serde_json's compact output escapes CR and LF inside strings and
+        // emits no whitespace, but a hand-written `Serialize` (a `RawValue`,
+        // say) can carry raw line breaks. Those must become separate `data:`
+        // lines or they would end the field early.
+        if memchr::memchr2(b'\r', b'\n', &buf.written()[json_start..]).is_some() {
+            let json = buf.written()[json_start..].to_vec();
+            buf.truncate_to(json_start - b"data: ".len());
+            // serde_json writes UTF-8 only.
+            let text = core::str::from_utf8(&json)
+                .map_err(|_| EncodeError::Json(serde::ser::Error::custom("serializer wrote invalid UTF-8")));
+            match text {
+                Ok(text) => write_data(buf, text),
+                Err(e) => {
+                    buf.truncate_to(start);
+                    return Err(e);
+                }
+            }
+        } else {
+            buf.put(b"\n");
+        }
+        buf.put(b"\n");
+        Ok(())
+    }
+
+    /// Upper bound of the frame length for reserving, ignoring line splits.
+    #[inline]
+    fn size_hint(&self) -> usize {
+        let field = |f: &Option<Cow<'a, str>>| f.as_ref().map_or(0, |s| s.len() + 8);
+        field(&self.event_type)
+            + field(&self.id)
+            + field(&self.data)
+            + if self.retry.is_some() { 28 } else { 0 }
+            + 1
+    }
+
+    /// Writes the `event`, `id` and `retry` lines (validated by the caller).
+    #[inline]
+    fn write_fields<B: FrameBuf>(&self, buf: &mut B) {
+        if let Some(t) = &self.event_type
+            && !t.is_empty()
+        {
+            buf.put(b"event: ");
+            buf.put(t.as_bytes());
+            buf.put(b"\n");
+        }
+        if let Some(id) = &self.id {
+            if id.is_empty() {
+                buf.put(b"id:\n");
+            } else {
+                buf.put(b"id: ");
+                buf.put(id.as_bytes());
+                buf.put(b"\n");
+            }
+        }
+        if let Some(retry) = self.retry {
+            buf.put(b"retry: ");
+            let mut digits = [0u8; 20];
+            buf.put(format_u64(retry.as_millis().min(u128::from(u64::MAX)) as u64, &mut digits));
+            buf.put(b"\n");
+        }
+    }
+}
+
+/// Appends a comment: `: text`, one comment line per line of `text` (a line
+/// break inside a comment must not end it and start a field). Clients ignore
+/// comments; servers send them to keep idle connections open.
+///
+/// ```
+/// let mut out = Vec::new();
+/// sse_proto::encode_comment("keep-alive", &mut out);
+/// assert_eq!(out, b": keep-alive\n");
+/// ```
+pub fn encode_comment<B: FrameBuf>(text: &str, buf: &mut B) {
+    for_each_line(text, |line| {
+        if line.is_empty() {
+            buf.put(b":\n");
+        } else {
+            buf.put(b": ");
+            buf.put(line.as_bytes());
+            buf.put(b"\n");
+        }
+    });
+}
+
+/// Writes `data` as `data:` lines, splitting at CRLF, CR and LF.
+#[inline]
+fn write_data<B: FrameBuf>(buf: &mut B, data: &str) {
+    for_each_line(data, |line| {
+        if line.is_empty() {
+            buf.put(b"data:\n");
+        } else {
+            buf.put(b"data: ");
+            buf.put(line.as_bytes());
+            buf.put(b"\n");
+        }
+    });
+}
+
+/// Calls `f` for each line of `text`, split at CRLF, CR and LF as the decoder
+/// splits them. Always calls `f` at least once (an empty text is one empty
+/// line).
+#[inline]
+fn for_each_line(text: &str, mut f: impl FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while let Some(off) = memchr::memchr2(b'\r', b'\n', &bytes[start..]) {
+        let end = start + off;
+        f(&text[start..end]);
+        start = end + 1;
+        if bytes[end] == b'\r' && bytes.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+    }
+    f(&text[start..]);
+}
+
+#[inline]
+fn find_line_break(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 16 {
+        return bytes.iter().position(|&b| b == b'\r' || b == b'\n');
+    }
+    memchr::memchr2(b'\r', b'\n', bytes)
+}
+
+#[inline]
+fn find_line_break_or_nul(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 16 {
+        return bytes.iter().position(|&b| b == b'\r' || b == b'\n' || b == 0);
+    }
+    memchr::memchr3(b'\r', b'\n', 0, bytes)
+}
+
+/// Formats `n` in decimal into the end of `buf`.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// `io::Write` over a [`FrameBuf`], for serde_json.
+#[cfg(feature = "json")]
+struct JsonWriter<'b, B>(&'b mut B);
+
+#[cfg(feature = "json")]
+impl<B: FrameBuf> std::io::Write for JsonWriter<'_, B> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.put(bytes);
+        Ok(bytes.len())
+    }
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put(bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(ev: &Event<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        ev.encode(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn line_breaks_in_data_become_lines() {
+        assert_eq!(enc(&Event::new("a\r\nb\rc\nd")), b"data: a\ndata: b\ndata: c\ndata: d\n\n");
+        assert_eq!(enc(&Event::new("a\n")), b"data: a\ndata:\n\n");
+    }
+
+    #[test]
+    fn empty_data_and_empty_id_are_written() {
+        assert_eq!(enc(&Event::new("").id("")), b"id:\ndata:\n\n");
+        assert_eq!(enc(&Event::default().retry(Duration::from_millis(2500))), b"retry: 2500\n\n");
+    }
+
+    #[test]
+    fn injection_is_refused_and_nothing_written() {
+        let mut out = b"keep".to_vec();
+        let err = Event::new("x").event("a\nid: 6").encode(&mut out).unwrap_err();
+        assert!(matches!(err, EncodeError::LineBreakInEventType { index: 1 }));
+        let err = Event::new("x").id("1\r").encode(&mut out).unwrap_err();
+        assert!(matches!(err, EncodeError::LineBreakInId { index: 1 }));
+        let err = Event::new("x").id("a\0b").encode(&mut out).unwrap_err();
+        assert!(matches!(err, EncodeError::NulInId { index: 1 }));
+        let long = "x".repeat(40) + "\n";
+        let err = Event::new("x").id(long.as_str()).encode(&mut out).unwrap_err();
+        assert!(matches!(err, EncodeError::LineBreakInId { index: 40 }));
+        assert_eq!(out, b"keep");
+    }
+
+    #[test]
+    fn comments_with_line_breaks_stay_comments() {
+        let mut out = Vec::new();
+        encode_comment("a\r\nb\n", &mut out);
+        assert_eq!(out, b": a\n: b\n:\n");
+    }
+
+    #[test]
+    fn formats_numbers() {
+        let mut b = [0; 20];
+        assert_eq!(format_u64(0, &mut b), b"0");
+        assert_eq!(format_u64(u64::MAX, &mut b), b"18446744073709551615");
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_goes_straight_into_the_buffer() {
+        let mut out = Vec::new();
+        Event::default()
+            .event("tick")
+            .id("1")
+            .encode_json(&serde_json::json!({"t": "a\nb"}), &mut out)
+            .unwrap();
+        assert_eq!(out, b"event: tick\nid: 1\ndata: {\"t\":\"a\\nb\"}\n\n");
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn raw_json_with_line_breaks_is_split_into_data_lines() {
+        let raw = serde_json::value::RawValue::from_string("{\n\"a\": 1\r\n}".into()).unwrap();
+        let mut out = Vec::new();
+        Event::default().encode_json(&raw, &mut out).unwrap();
+        assert_eq!(out, b"data: {\ndata: \"a\": 1\ndata: }\n\n");
+    }
+}

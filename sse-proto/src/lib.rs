@@ -1,0 +1,86 @@
+//! Sans-IO Server-Sent Events.
+//!
+//! `sse-proto` is the protocol core of the SSE toolkit: it turns bytes into
+//! events and events into bytes exactly as the WHATWG HTML standard
+//! ("Server-sent events", §9.2) and browsers do, and does nothing else. It
+//! performs no I/O, reads no clock and spawns nothing, so the same code runs
+//! inside any server, client, runtime, test or fuzzer. It is `no_std` with
+//! `alloc` (turn off the default `std` feature).
+//!
+//! # Decoding
+//!
+//! A [`Decoder`] takes bytes as they arrive, in pieces of any size, and yields
+//! [`MessageEvent`]s. Feeding only buffers; [`Decoder::poll_event`] parses.
+//! The rule for every caller: after each feed, poll until `Ok(None)`.
+//!
+//! ```
+//! use sse_proto::Decoder;
+//!
+//! // Stand-in for a socket: the stream arrives in arbitrary pieces.
+//! let pieces: [&[u8]; 4] = [b"retry: 2000\nevent: up", b"date\ndata: {\"n\":1}\nid: 4", b"2\n\r\n", b"data: par"];
+//!
+//! let mut decoder = Decoder::new();
+//! let mut seen = Vec::new();
+//! for piece in pieces {
+//!     decoder.feed(piece);
+//!     // Drain: every complete event, until the decoder needs more bytes.
+//!     while let Some(event) = decoder.poll_event()? {
+//!         seen.push((event.event_type().to_owned(), event.data().to_owned(), event.last_event_id().to_owned()));
+//!     }
+//! }
+//! // End of stream: the unterminated "data: par" block is discarded.
+//! decoder.finish();
+//! assert!(decoder.poll_event()?.is_none());
+//!
+//! assert_eq!(seen, [("update".to_owned(), "{\"n\":1}".to_owned(), "42".to_owned())]);
+//! assert_eq!(decoder.last_event_id(), "42");
+//! assert_eq!(decoder.reconnection_time(), Some(std::time::Duration::from_millis(2000)));
+//! # Ok::<(), sse_proto::DecodeError>(())
+//! ```
+//!
+//! Given [`bytes::Bytes`] (as most HTTP clients hand out),
+//! [`Decoder::feed_bytes`] parses them in place and single-line `data` comes
+//! back as a slice of them, without a copy.
+//!
+//! The decoder's memory is bounded by [`DecoderConfig`]; a peer that sends an
+//! endless line gets a [`DecodeError`], not your memory.
+//!
+//! # Encoding
+//!
+//! An [`Event`] is validated (no line break can sneak into a field and forge
+//! another) and appended to your buffer as one contiguous frame:
+//!
+//! ```
+//! use sse_proto::{encode_comment, Event};
+//!
+//! let mut out = Vec::new();
+//! Event::new("hello").event("greeting").id("1").encode(&mut out)?;
+//! encode_comment("keep-alive", &mut out);
+//! assert_eq!(out, b"event: greeting\nid: 1\ndata: hello\n\n: keep-alive\n");
+//! # Ok::<(), sse_proto::EncodeError>(())
+//! ```
+//!
+//! With the `json` feature, [`Event::encode_json`] serializes a `serde` value
+//! straight into the frame.
+//!
+//! # Features
+//!
+//! - `std` (default): runtime CPU detection for the SIMD line search.
+//! - `json`: JSON event data through `serde_json`.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod decoder;
+mod encoder;
+mod str;
+
+pub use decoder::{DecodeError, Decoder, DecoderConfig, MessageEvent};
+pub use encoder::{EncodeError, Event, FrameBuf, encode_comment};
+pub use str::Str;
+
+/// Re-export of the `bytes` crate, whose types appear in this API.
+pub use bytes;

@@ -1,0 +1,167 @@
+//! Differential property tests: the incremental decoder against the naive
+//! whole-buffer reference (tests/support/naive.rs), on random streams cut at
+//! random points. The streams are built from the bytes that matter to the
+//! format (CR, LF, `:`, space, NUL, BOM bytes, field names, invalid UTF-8),
+//! so the hard cases come up often instead of once in a billion.
+
+mod support;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use sse_proto::{Decoder, DecoderConfig};
+use support::naive;
+
+/// Pieces random streams are made of.
+const TOKENS: &[&[u8]] = &[
+    b"data",
+    b"data:",
+    b"data: ",
+    b"event",
+    b"event:",
+    b"id",
+    b"id:",
+    b"retry:",
+    b"retry",
+    b":",
+    b" ",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"\r\r",
+    b"\0",
+    b"\xEF\xBB\xBF",
+    b"\xEF",
+    b"\xBB",
+    b"\xBF",
+    b"\xEF\xBB",
+    b"\xFF",
+    b"\xC0\x80",
+    b"\xE2\x80\xA6",
+    b"\xE2\x80",
+    b"\xF0\x9F\x98\x80",
+    b"\xF0\x9F",
+    b"\xED\xA0\x80",
+    b"a",
+    b"x",
+    b"tick",
+    b"message",
+    b"1",
+    b"42",
+    b"3000",
+    b"{\"k\":[1,2]}",
+    b"\xC3\xA9",
+];
+
+fn stream() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop::sample::select(TOKENS), 0..120).prop_map(|ts| ts.concat())
+}
+
+/// A stream and a set of cut points in it.
+fn stream_and_cuts() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+    stream().prop_flat_map(|s| {
+        let len = s.len();
+        (Just(s), prop::collection::vec(0..=len, 0..12))
+    })
+}
+
+fn chunks(input: &[u8], mut cuts: Vec<usize>) -> Vec<&[u8]> {
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for c in cuts {
+        out.push(&input[start..c]);
+        start = c;
+    }
+    out.push(&input[start..]);
+    out
+}
+
+type Events = Vec<(String, String, String)>;
+
+fn run_incremental(pieces: &[&[u8]], zero_copy: bool) -> (Events, String, Option<u64>) {
+    let mut d = Decoder::new();
+    let mut events = Vec::new();
+    let mut drain = |d: &mut Decoder| {
+        while let Some(ev) = d.poll_event().expect("no limit is reached") {
+            events.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
+        }
+    };
+    for p in pieces {
+        if zero_copy {
+            d.feed_bytes(Bytes::copy_from_slice(p));
+        } else {
+            d.feed(p);
+        }
+        drain(&mut d);
+    }
+    d.finish();
+    drain(&mut d);
+    let rt = d.reconnection_time().map(|t| t.as_millis() as u64);
+    (events, d.last_event_id().to_owned(), rt)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn agrees_with_the_naive_decoder((input, cuts) in stream_and_cuts(), zero_copy in any::<bool>()) {
+        let want = naive::decode(&input);
+        let (events, last_id, rt) = run_incremental(&chunks(&input, cuts), zero_copy);
+        prop_assert_eq!(&events, &want.events);
+        prop_assert_eq!(&last_id, &want.last_event_id);
+        prop_assert_eq!(rt, want.reconnection_time_ms);
+    }
+
+    #[test]
+    fn byte_by_byte_equals_whole(input in stream()) {
+        let whole = run_incremental(&[&input], false);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        prop_assert_eq!(run_incremental(&bytes, false), whole.clone());
+        prop_assert_eq!(run_incremental(&bytes, true), whole);
+    }
+
+    #[test]
+    fn feeding_without_draining_equals_draining(input in stream(), cuts in prop::collection::vec(0usize..400, 0..8), zero_copy in any::<bool>()) {
+        // Callers may feed several times before polling; the result must not
+        // depend on it.
+        let cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+        let pieces = chunks(&input, cuts);
+        let mut d = Decoder::new();
+        for p in &pieces {
+            if zero_copy { d.feed_bytes(Bytes::copy_from_slice(p)) } else { d.feed(p) }
+        }
+        d.finish();
+        let mut events = Vec::new();
+        while let Some(ev) = d.poll_event().unwrap() {
+            events.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
+        }
+        prop_assert_eq!(events, naive::decode(&input).events);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..600), cuts in prop::collection::vec(0usize..600, 0..10), max in 1usize..64) {
+        // Tiny limits so the error paths run too.
+        let cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+        let mut d = Decoder::with_config(DecoderConfig::default().max_line_len(max).max_data_len(max));
+        let mut errored = None;
+        for p in chunks(&input, cuts) {
+            d.feed(p);
+            loop {
+                match d.poll_event() {
+                    Ok(Some(ev)) => prop_assert!(ev.data().len() <= max),
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Sticky: the same error again.
+                        prop_assert_eq!(d.poll_event(), Err(e));
+                        errored = Some(e);
+                        break;
+                    }
+                }
+            }
+            if errored.is_some() { break; }
+            prop_assert!(d.buffered_len() <= max + p.len() + 3);
+        }
+    }
+}

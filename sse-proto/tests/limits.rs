@@ -1,0 +1,163 @@
+//! Limits: an endless line ends in a typed error with memory near the limit,
+//! never near the input size, and a long line fed one byte at a time costs
+//! linear time.
+
+#![allow(unsafe_code)]
+
+use sse_proto::{DecodeError, Decoder, DecoderConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts live heap bytes and their peak, so a test can assert what the
+/// decoder really holds (not what it claims to hold).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Tests in this file run one at a time while they read the counters.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counters are plain atomics and never affect what is returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            let live = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn reset_peak() -> usize {
+    let live = LIVE.load(Ordering::Relaxed);
+    PEAK.store(live, Ordering::Relaxed);
+    live
+}
+
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn a_64_mib_line_ends_in_the_limit_error_with_bounded_memory() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let chunk = vec![b'x'; 16 * 1024];
+    let mut d = Decoder::new();
+    let base = reset_peak();
+    d.feed(b"data: ");
+    let mut fed = 6;
+    let mut err = None;
+    while fed < 64 * MIB {
+        d.feed(&chunk);
+        fed += chunk.len();
+        match d.poll_event() {
+            Ok(None) => {}
+            Ok(Some(ev)) => panic!("no event can complete: {ev:?}"),
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let max = DecoderConfig::DEFAULT_MAX_LINE_LEN;
+    match err {
+        Some(DecodeError::LineTooLong { len, max: m }) => {
+            assert_eq!(m, max);
+            assert!(len > max && len <= max + chunk.len(), "len {len}");
+        }
+        other => panic!("expected LineTooLong, got {other:?}"),
+    }
+    // The limit is 2 MiB; a growing buffer may double once past it.
+    assert!(peak <= 2 * max + 64 * 1024, "peak heap {peak} bytes for a {fed}-byte line");
+    assert!(fed < 4 * MIB, "the error came after {fed} bytes");
+    // Sticky, and the input after it is not buffered.
+    d.feed(&chunk);
+    assert!(d.poll_event().is_err());
+    assert_eq!(d.buffered_len(), 0);
+}
+
+#[test]
+fn a_huge_line_in_one_feed_is_not_buffered() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let big = vec![b'y'; 64 * MIB];
+    let mut d = Decoder::with_config(DecoderConfig::default().max_line_len(MIB));
+    d.feed(b"data: ok\n\n");
+    let base = reset_peak();
+    d.feed(&big);
+    assert!(PEAK.load(Ordering::Relaxed) - base < MIB, "the over-long chunk was copied");
+    // Events before the over-long line still arrive, then the error.
+    assert_eq!(d.poll_event().unwrap().unwrap().data(), "ok");
+    assert!(matches!(d.poll_event(), Err(DecodeError::LineTooLong { .. })));
+}
+
+#[test]
+fn many_data_lines_hit_the_data_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut d = Decoder::with_config(DecoderConfig::default().max_data_len(MIB));
+    let line = format!("data: {}\n", "z".repeat(1000));
+    let base = reset_peak();
+    let mut err = None;
+    for _ in 0..10_000 {
+        d.feed(line.as_bytes());
+        if let Err(e) = d.poll_event() {
+            err = Some(e);
+            break;
+        }
+    }
+    assert!(matches!(err, Some(DecodeError::DataTooLong { max, .. }) if max == MIB), "{err:?}");
+    assert!(PEAK.load(Ordering::Relaxed) - base < 3 * MIB);
+}
+
+fn time_byte_by_byte(len: usize) -> Duration {
+    let mut input = b"data: ".to_vec();
+    input.resize(len, b'q');
+    input.extend_from_slice(b"\n\n");
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let mut d = Decoder::new();
+        let start = Instant::now();
+        let mut n = 0;
+        for b in input.chunks(1) {
+            d.feed(b);
+            while let Some(ev) = d.poll_event().unwrap() {
+                assert_eq!(ev.data().len(), len - 6);
+                n += 1;
+            }
+        }
+        assert_eq!(n, 1);
+        best = best.min(start.elapsed());
+    }
+    best
+}
+
+#[test]
+fn a_768_kib_line_fed_byte_by_byte_is_linear() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let small = time_byte_by_byte(96 * 1024);
+    let large = time_byte_by_byte(768 * 1024);
+    // 8x the input: about 8x the time when linear, 64x when quadratic.
+    let ratio = large.as_secs_f64() / small.as_secs_f64();
+    assert!(ratio < 24.0, "96 KiB: {small:?}, 768 KiB: {large:?}, ratio {ratio:.1}");
+}

@@ -1,14 +1,15 @@
 //! The incremental `text/event-stream` decoder (WHATWG HTML §9.2.6,
 //! "Interpreting an event stream").
 
-use alloc::borrow::Cow;
 use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 use core::fmt;
-use core::mem;
 use core::time::Duration;
 
-use crate::str::Str;
+use crate::event::{MessageEvent, Span};
+use crate::scan::Cursor;
+use crate::str::validated;
 
 /// The UTF-8 byte order mark. The spec's "UTF-8 decode" strips one at the
 /// start of the stream; any later one is ordinary text.
@@ -43,19 +44,24 @@ impl DecoderConfig {
         DecoderConfig { max_line_len: Self::DEFAULT_MAX_LINE_LEN, max_data_len: Self::DEFAULT_MAX_DATA_LEN }
     }
 
+    /// The largest value either limit can take: 1 GiB.
+    pub const MAX_LIMIT: usize = 1 << 30;
+
     /// The longest line, in bytes without its terminator, the decoder will
     /// buffer. Comments and unknown fields count too: the decoder has to hold
     /// a line before it can tell what it is. The decoder never holds more than
-    /// this plus one fed chunk of an unterminated line.
+    /// this plus one fed chunk of an unterminated line. Values above
+    /// [`MAX_LIMIT`](Self::MAX_LIMIT) are clamped to it.
     pub const fn max_line_len(mut self, max: usize) -> Self {
-        self.max_line_len = max;
+        self.max_line_len = if max > Self::MAX_LIMIT { Self::MAX_LIMIT } else { max };
         self
     }
 
     /// The most `data` one event may accumulate, in bytes, counting the LF
-    /// that joins `data:` lines.
+    /// that joins `data:` lines. Values above [`MAX_LIMIT`](Self::MAX_LIMIT)
+    /// are clamped to it.
     pub const fn max_data_len(mut self, max: usize) -> Self {
-        self.max_data_len = max;
+        self.max_data_len = if max > Self::MAX_LIMIT { Self::MAX_LIMIT } else { max };
         self
     }
 
@@ -117,71 +123,10 @@ impl fmt::Display for DecodeError {
 
 impl core::error::Error for DecodeError {}
 
-/// An event the stream dispatched: what a browser's `EventSource` hands to
-/// its listeners as a `MessageEvent`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MessageEvent {
-    /// Empty means the default type, `message`.
-    event_type: Str,
-    data: Str,
-    last_event_id: Str,
-}
-
-impl MessageEvent {
-    /// Builds an event, as a decoder would dispatch it. An empty `event_type`
-    /// means `message`.
-    pub fn new(event_type: impl Into<Str>, data: impl Into<Str>, last_event_id: impl Into<Str>) -> Self {
-        let mut event_type = event_type.into();
-        if event_type == "message" {
-            event_type = Str::new();
-        }
-        MessageEvent { event_type, data: data.into(), last_event_id: last_event_id.into() }
-    }
-
-    /// The event type: the last `event` field of the block, or `message`.
-    #[inline]
-    pub fn event_type(&self) -> &str {
-        if self.event_type.is_empty() { "message" } else { self.event_type.as_str() }
-    }
-
-    /// The data: every `data` field of the block joined with LF.
-    #[inline]
-    pub fn data(&self) -> &str {
-        self.data.as_str()
-    }
-
-    /// The data as a [`Str`]; a single-line `data` shares the fed buffer.
-    #[inline]
-    pub fn data_str(&self) -> &Str {
-        &self.data
-    }
-
-    /// Takes the data out of the event without copying it.
-    pub fn into_data(self) -> Str {
-        self.data
-    }
-
-    /// The stream's last event ID when the event fired (`lastEventId`): the
-    /// latest `id` field, which persists across events until changed.
-    #[inline]
-    pub fn last_event_id(&self) -> &str {
-        self.last_event_id.as_str()
-    }
-}
-
-impl fmt::Debug for MessageEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MessageEvent")
-            .field("event_type", &self.event_type())
-            .field("data", &self.data())
-            .field("last_event_id", &self.last_event_id())
-            .finish()
-    }
-}
-
-/// Where the bytes of the current line come from: the decoder's own buffer,
+/// Where the bytes of the current block come from: the decoder's own buffer,
 /// or a [`Bytes`] chunk the caller handed over. Both can give a range away as
-/// [`Bytes`] without copying, which is how single-line data stays zero-copy.
+/// [`Bytes`] without copying, which is how a whole event becomes one slice of
+/// the input.
 trait Source {
     fn bytes(&self) -> &[u8];
     fn skip(&mut self, n: usize);
@@ -218,20 +163,38 @@ impl Source for Bytes {
     }
 }
 
-/// The data buffer of the spec, shaped for the common case.
+/// Where a field value of the block being built lives.
+#[derive(Debug, Clone, Copy)]
+enum Val {
+    /// In the input, relative to the start of the block (the front of the
+    /// source: a block's lines stay there until it is dispatched).
+    Block(Span),
+    /// In `State::data_buf` (data) or `State::meta_buf` (type, id): the value
+    /// had to be copied (replaced invalid UTF-8, several `data` lines, or a
+    /// block that outgrew its source).
+    Owned(Span),
+}
+
+/// The spec's data buffer.
+#[derive(Debug, Clone, Copy)]
 enum Data {
     /// No `data` field yet: the block dispatches nothing.
     Empty,
-    /// One `data` field (the spec's buffer holds it plus an LF, which dispatch
-    /// removes again, so it is not stored): a slice of the input.
-    One(Str),
-    /// Several fields, joined with LF in `State::data_buf` (again without the
-    /// final LF).
+    /// One `data` field. The spec's buffer holds it plus an LF, which
+    /// dispatch removes again, so neither is stored.
+    One(Val),
+    /// Several fields, joined with LF in `State::data_buf` (again without
+    /// the final LF).
     Many,
 }
 
+/// A block longer than this (comments, unknown fields) is compacted: its
+/// values are copied out and its lines dropped, so the decoder's memory does
+/// not grow with lines it ignores.
+const COMPACT_AT: usize = 64 * 1024;
+
 /// Everything but the input buffers, so the line parser can borrow it while
-/// it consumes one of them.
+/// it reads one of them.
 struct State {
     config: DecoderConfig,
     /// The previous line ended in CR at the end of the input: an LF that
@@ -241,16 +204,22 @@ struct State {
     bom_pending: bool,
     /// `finish` was called: no more input comes.
     eof: bool,
+    /// Length of the block being built: its lines are the first `pos` bytes
+    /// of the source, and the next line starts here.
+    pos: usize,
     data: Data,
+    /// The event type buffer (`None` = empty = `message`).
+    event_type: Option<Val>,
+    /// An `id` field of this block: the spec's last event ID buffer, which
+    /// becomes the last event ID at dispatch.
+    pending_id: Option<Val>,
     data_buf: BytesMut,
-    /// The event type buffer ("" = `message`).
-    event_type: Str,
-    /// The last event ID buffer: set by `id`, copied to `last_event_id` at
-    /// dispatch.
-    id_buffer: Str,
-    /// `id_buffer` changed since the last dispatch.
-    id_dirty: bool,
-    last_event_id: Str,
+    meta_buf: BytesMut,
+    /// The last event ID (validated UTF-8).
+    last_id: Vec<u8>,
+    /// `last_id` as shared bytes, made on first need and kept until the id
+    /// changes, for events that carry an id set by an earlier block.
+    last_id_shared: Option<Bytes>,
     reconnection_time: Option<Duration>,
     error: Option<DecodeError>,
     /// An error found while feeding (an unterminated line past the limit),
@@ -304,12 +273,11 @@ pub struct Decoder {
     /// Input owned by the decoder: bytes from `feed`, and the unterminated
     /// line carried over from a chunk given to `feed_bytes`.
     buf: BytesMut,
-    /// How much of the front of `buf` is known to hold no CR or LF, so a
-    /// line arriving in many small pieces is scanned once, not once per piece.
-    scan: usize,
+    buf_cur: Cursor,
     /// A chunk from `feed_bytes`, parsed in place. The logical input is
     /// `buf` followed by `ext`.
     ext: Bytes,
+    ext_cur: Cursor,
     /// Length of the unterminated line at the end of the logical input, kept
     /// up to date by the feeds so an over-long line is refused before it is
     /// buffered.
@@ -327,7 +295,7 @@ impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decoder")
             .field("buffered", &(self.buf.len() + self.ext.len()))
-            .field("last_event_id", &self.st.last_event_id)
+            .field("last_event_id", &self.last_event_id())
             .field("reconnection_time", &self.st.reconnection_time)
             .field("error", &self.st.error)
             .finish_non_exhaustive()
@@ -344,20 +312,23 @@ impl Decoder {
     pub fn with_config(config: DecoderConfig) -> Self {
         Decoder {
             buf: BytesMut::new(),
-            scan: 0,
+            buf_cur: Cursor::default(),
             ext: Bytes::new(),
+            ext_cur: Cursor::default(),
             tail_len: 0,
             st: State {
                 config,
                 skip_lf: false,
                 bom_pending: true,
                 eof: false,
+                pos: 0,
                 data: Data::Empty,
+                event_type: None,
+                pending_id: None,
                 data_buf: BytesMut::new(),
-                event_type: Str::new(),
-                id_buffer: Str::new(),
-                id_dirty: false,
-                last_event_id: Str::new(),
+                meta_buf: BytesMut::new(),
+                last_id: Vec::new(),
+                last_id_shared: None,
                 reconnection_time: None,
                 error: None,
                 overflow: None,
@@ -368,11 +339,9 @@ impl Decoder {
     /// A decoder for a stream that resumes after `last_event_id`: events
     /// without an `id` field carry it, as they do in a reconnected
     /// `EventSource`.
-    pub fn with_last_event_id(config: DecoderConfig, last_event_id: impl Into<Str>) -> Self {
+    pub fn with_last_event_id(config: DecoderConfig, last_event_id: &str) -> Self {
         let mut d = Self::with_config(config);
-        let id = last_event_id.into();
-        d.st.id_buffer = id.clone();
-        d.st.last_event_id = id;
+        d.st.last_id.extend_from_slice(last_event_id.as_bytes());
         d
     }
 
@@ -385,7 +354,7 @@ impl Decoder {
     /// one (`""` if none yet). An `id` in a block that has not been dispatched
     /// yet is not included (spec: it takes effect at dispatch).
     pub fn last_event_id(&self) -> &str {
-        &self.st.last_event_id
+        validated(&self.st.last_id)
     }
 
     /// The latest reconnection time a `retry` field set, if any. `retry`
@@ -410,17 +379,14 @@ impl Decoder {
     /// or after an error are ignored.
     pub fn feed(&mut self, bytes: &[u8]) {
         let Some(keep) = self.admit(bytes) else { return };
-        if !self.ext.is_empty() {
-            // Keep the order `buf` then `ext` then the new bytes.
-            self.buf.extend_from_slice(&self.ext);
-            self.ext = Bytes::new();
-        }
+        self.ext_into_buf();
         self.buf.extend_from_slice(&bytes[..keep]);
     }
 
     /// Appends a chunk to the stream, without copying it when the decoder
-    /// holds no other unparsed input (the usual case when every feed is
-    /// followed by draining [`poll_event`](Self::poll_event)). Otherwise as
+    /// holds no other unparsed chunk (the usual case when every feed is
+    /// followed by draining [`poll_event`](Self::poll_event)). Events that
+    /// arrive whole in one chunk are then slices of it. Otherwise as
     /// [`feed`](Self::feed).
     pub fn feed_bytes(&mut self, mut bytes: Bytes) {
         let Some(keep) = self.admit(&bytes) else { return };
@@ -429,13 +395,27 @@ impl Decoder {
             // `buf` may still hold an unterminated line: `poll_event` joins
             // it with the start of this chunk, and parses the rest in place.
             self.ext = bytes;
+            self.ext_cur = Cursor::default();
         } else {
-            if !self.ext.is_empty() {
-                self.buf.extend_from_slice(&self.ext);
-                self.ext = Bytes::new();
-            }
+            self.ext_into_buf();
             self.buf.extend_from_slice(&bytes);
         }
+    }
+
+    /// Moves the unparsed rest of `ext` to the end of `buf` (which keeps the
+    /// logical order, `buf` then `ext`). A block never spans the two: `ext`
+    /// only holds one while `buf` is empty.
+    fn ext_into_buf(&mut self) {
+        if self.ext.is_empty() {
+            return;
+        }
+        if self.buf.is_empty() {
+            // The bytes keep their position, and so does what is known of them.
+            self.buf_cur = self.ext_cur;
+        }
+        self.buf.extend_from_slice(&self.ext);
+        self.ext = Bytes::new();
+        self.ext_cur = Cursor::default();
     }
 
     /// Bookkeeping shared by the feeds: updates the length of the trailing
@@ -446,7 +426,12 @@ impl Decoder {
             return None;
         }
         let max = self.st.config.max_line_len;
-        match memchr::memrchr2(b'\n', b'\r', bytes) {
+        let last_eol = if bytes.len() < 8 {
+            bytes.iter().rposition(|&b| b == b'\n' || b == b'\r')
+        } else {
+            memchr::memrchr2(b'\n', b'\r', bytes)
+        };
+        match last_eol {
             Some(pos) => {
                 let tail = bytes.len() - pos - 1;
                 if tail > max {
@@ -490,10 +475,7 @@ impl Decoder {
     /// new stream carry it until an `id` field changes it) and the
     /// reconnection time.
     pub fn reset(&mut self) {
-        self.buf.clear();
-        self.scan = 0;
-        self.ext = Bytes::new();
-        self.tail_len = 0;
+        self.clear_input();
         let st = &mut self.st;
         st.skip_lf = false;
         st.bom_pending = true;
@@ -501,6 +483,14 @@ impl Decoder {
         st.error = None;
         st.overflow = None;
         st.discard_block();
+    }
+
+    fn clear_input(&mut self) {
+        self.buf.clear();
+        self.buf_cur = Cursor::default();
+        self.ext = Bytes::new();
+        self.ext_cur = Cursor::default();
+        self.tail_len = 0;
     }
 
     /// Parses buffered input and returns the next dispatched event.
@@ -517,38 +507,39 @@ impl Decoder {
         }
         loop {
             // Lines wholly inside `buf` first.
-            if let Some(ev) = parse_lines(&mut self.buf, &mut self.scan, &mut self.st)? {
+            if let Some(ev) = parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st)? {
                 return Ok(Some(ev));
             }
             if self.ext.is_empty() {
                 return self.need_more();
             }
             if !self.buf.is_empty() {
-                // `buf` ends in an unterminated line that continues in `ext`:
-                // move the rest of that line (with its terminator) over, so
-                // the line is contiguous, and parse it on the next turn.
+                // `buf` ends in an unterminated line (after the lines of the
+                // block it holds) that continues in `ext`: move the rest of
+                // that line, with its terminator, over so the line is
+                // contiguous, and parse it on the next turn.
                 match find_eol(&self.ext) {
                     Some(j) => {
                         self.buf.extend_from_slice(&self.ext[..=j]);
                         self.ext.advance(j + 1);
+                        self.ext_cur.consumed(j + 1);
                     }
                     None => {
                         self.buf.extend_from_slice(&self.ext);
                         self.ext = Bytes::new();
+                        self.ext_cur = Cursor::default();
                     }
                 }
                 continue;
             }
             // `buf` is empty: parse the chunk in place.
-            let mut scan = 0;
-            if let Some(ev) = parse_lines(&mut self.ext, &mut scan, &mut self.st)? {
+            if let Some(ev) = parse_lines(&mut self.ext, &mut self.ext_cur, &mut self.st)? {
                 return Ok(Some(ev));
             }
-            // An unterminated tail is left: carry it in `buf` (copying at most
-            // one line) and remember that it holds no terminator.
-            self.buf.extend_from_slice(&self.ext);
-            self.ext = Bytes::new();
-            self.scan = self.buf.len();
+            // The chunk ends inside a block: copy the block's values out and
+            // carry only the unterminated line (the chunk itself is not kept).
+            compact(&mut self.ext, &mut self.ext_cur, &mut self.st);
+            self.ext_into_buf();
             return self.need_more();
         }
     }
@@ -568,7 +559,9 @@ impl Decoder {
         } else if n == BOM.len() {
             let from_buf = self.buf.len().min(BOM.len());
             self.buf.advance(from_buf);
+            self.buf_cur = Cursor::default();
             self.ext.advance(BOM.len() - from_buf);
+            self.ext_cur = Cursor::default();
             self.st.bom_pending = false;
         }
         !self.st.bom_pending
@@ -578,18 +571,12 @@ impl Decoder {
     /// finished, reports a deferred overflow, or asks for more bytes.
     fn need_more(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
         if let Some(err) = self.st.overflow.take() {
-            self.buf = BytesMut::new();
-            self.ext = Bytes::new();
-            self.scan = 0;
+            self.clear_input();
             return Err(self.st.fail(err));
         }
-        if self.st.eof && !(self.buf.is_empty() && self.ext.is_empty() && matches!(self.st.data, Data::Empty))
-        {
+        if self.st.eof {
             // Spec: at end of file, pending data is discarded.
-            self.buf.clear();
-            self.ext = Bytes::new();
-            self.scan = 0;
-            self.tail_len = 0;
+            self.clear_input();
             self.st.discard_block();
         }
         Ok(None)
@@ -603,42 +590,15 @@ impl State {
         err
     }
 
-    /// Forgets the block being built; its `id` never reaches the last event ID.
+    /// Forgets the block being built (the caller drops its bytes); its `id`
+    /// never reaches the last event ID.
     fn discard_block(&mut self) {
+        self.pos = 0;
         self.data = Data::Empty;
+        self.event_type = None;
+        self.pending_id = None;
         self.data_buf.clear();
-        self.event_type = Str::new();
-        if self.id_dirty {
-            self.id_buffer = self.last_event_id.clone();
-            self.id_dirty = false;
-        }
-    }
-
-    /// Spec: "If the line is empty (a blank line): Dispatch the event".
-    #[inline]
-    fn dispatch(&mut self) -> Option<MessageEvent> {
-        // Step 1: the last event ID buffer becomes the last event ID, even if
-        // no event fires.
-        if self.id_dirty {
-            self.last_event_id = self.id_buffer.clone();
-            self.id_dirty = false;
-        }
-        let data = match mem::replace(&mut self.data, Data::Empty) {
-            Data::Empty => {
-                // Step 2: an empty data buffer fires nothing and clears the type.
-                self.event_type = Str::new();
-                return None;
-            }
-            // Step 3 (remove one trailing LF) is implicit: the buffers never
-            // store the final LF.
-            Data::One(s) => s,
-            Data::Many => Str::from_validated_bytes(self.data_buf.split().freeze()),
-        };
-        Some(MessageEvent {
-            event_type: mem::take(&mut self.event_type),
-            data,
-            last_event_id: self.last_event_id.clone(),
-        })
+        self.meta_buf.clear();
     }
 
     /// Checks the data limit for a buffer that would hold `len` bytes.
@@ -651,72 +611,259 @@ impl State {
         Ok(())
     }
 
+    /// The last event ID as shared bytes, for an event whose block set none.
+    #[inline]
+    fn shared_last_id(&mut self) -> Option<Bytes> {
+        if self.last_id.is_empty() {
+            return None;
+        }
+        let last_id = &self.last_id;
+        Some(self.last_id_shared.get_or_insert_with(|| Bytes::copy_from_slice(last_id)).clone())
+    }
+
     /// Spec: "If the field name is "data": Append the field value to the
     /// data buffer, then append a single U+000A LINE FEED (LF) character".
     /// The LF is written when the next value arrives, so that dispatch need
     /// not remove it.
-    fn append_data(&mut self, value: &str) -> Result<(), DecodeError> {
-        match mem::replace(&mut self.data, Data::Many) {
+    fn append_data(&mut self, block: &[u8], value: Val, value_len: usize) -> Result<(), DecodeError> {
+        match self.data {
             Data::Empty => {
-                self.check_data_len(value.len())?;
-                self.data = Data::One(Str::from(value));
+                self.check_data_len(value_len)?;
+                self.data = Data::One(value);
             }
             Data::One(first) => {
-                let len = first.len() + 1 + value.len();
+                let first_len = match first {
+                    Val::Block(s) | Val::Owned(s) => s.len(),
+                };
+                let len = first_len + 1 + value_len;
                 self.check_data_len(len)?;
-                self.data_buf.clear();
-                self.data_buf.reserve(len);
-                self.data_buf.extend_from_slice(first.as_bytes());
+                if let Val::Block(s) = first {
+                    self.data_buf.clear();
+                    self.data_buf.reserve(len);
+                    self.data_buf.extend_from_slice(&block[s.range()]);
+                }
+                // An owned first value is already all of `data_buf`.
                 self.data_buf.extend_from_slice(b"\n");
-                self.data_buf.extend_from_slice(value.as_bytes());
+                self.extend_data(block, value);
+                self.data = Data::Many;
             }
             Data::Many => {
-                self.check_data_len(self.data_buf.len() + 1 + value.len())?;
+                self.check_data_len(self.data_buf.len() + 1 + value_len)?;
                 self.data_buf.extend_from_slice(b"\n");
-                self.data_buf.extend_from_slice(value.as_bytes());
+                self.extend_data(block, value);
             }
         }
         Ok(())
     }
+
+    /// Appends a value to `data_buf`. An owned data value was staged at the
+    /// end of `meta_buf` by the caller.
+    fn extend_data(&mut self, block: &[u8], value: Val) {
+        match value {
+            Val::Block(s) => self.data_buf.extend_from_slice(&block[s.range()]),
+            Val::Owned(s) => {
+                self.data_buf.extend_from_slice(&self.meta_buf[s.range()]);
+                self.meta_buf.truncate(s.range().start);
+            }
+        }
+    }
+
+    /// Stores replaced text in `meta_buf` and returns where.
+    fn own_meta(&mut self, text: &[u8]) -> Val {
+        let start = self.meta_buf.len();
+        self.meta_buf.extend_from_slice(text);
+        Val::Owned(Span::new(start, text.len()))
+    }
+
+    /// Spec: "If the line is empty (a blank line): Dispatch the event". The
+    /// block is the first `total` bytes of `src` (through the blank line's
+    /// terminator); they are consumed here.
+    #[inline]
+    fn dispatch<S: Source>(&mut self, src: &mut S, cur: &mut Cursor, total: usize) -> Option<MessageEvent> {
+        self.pos = 0;
+        // Step 1: the last event ID buffer becomes the last event ID, even if
+        // no event fires.
+        let id = self.pending_id.take();
+        if let Some(v) = id {
+            let bytes = match v {
+                Val::Block(s) => &src.bytes()[s.range()],
+                Val::Owned(s) => &self.meta_buf[s.range()],
+            };
+            self.last_id.clear();
+            self.last_id.extend_from_slice(bytes);
+            self.last_id_shared = None;
+        }
+        let event_type = self.event_type.take();
+        let data = core::mem::replace(&mut self.data, Data::Empty);
+        let zero_copy = matches!(data, Data::One(Val::Block(_)))
+            && !matches!(event_type, Some(Val::Owned(_)))
+            && !matches!(id, Some(Val::Owned(_)));
+        let event = if let (true, Data::One(Val::Block(data))) = (zero_copy, data) {
+            // The whole block is one slice of the input: the event is that
+            // slice and the positions of its fields.
+            let (id, id_shared) = match id {
+                Some(Val::Block(s)) => (s, None),
+                _ => (Span::default(), self.shared_last_id()),
+            };
+            let ty = match event_type {
+                Some(Val::Block(s)) => s,
+                _ => Span::default(),
+            };
+            let buf = src.take(total);
+            cur.consumed(total);
+            Some(MessageEvent::from_parts(buf, data, ty, id, id_shared))
+        } else {
+            let event = match data {
+                // Step 2: an empty data buffer fires nothing (and the type
+                // buffer is cleared, above).
+                Data::Empty => None,
+                data => Some(self.owned_event(src.bytes(), data, event_type, id)),
+            };
+            src.skip(total);
+            cur.consumed(total);
+            event
+        };
+        self.meta_buf.clear();
+        event
+    }
+
+    /// Builds an event whose fields are not all in one slice of the input:
+    /// data, type and id are gathered in `data_buf`, which becomes the event.
+    fn owned_event(&mut self, block: &[u8], data: Data, ty: Option<Val>, id: Option<Val>) -> MessageEvent {
+        match data {
+            Data::One(Val::Block(s)) => {
+                self.data_buf.clear();
+                self.data_buf.extend_from_slice(&block[s.range()]);
+            }
+            // Already all of `data_buf`: `Owned` data is staged there alone.
+            Data::One(Val::Owned(_)) | Data::Many | Data::Empty => {}
+        }
+        let data_span = Span::new(0, self.data_buf.len());
+        let append = |st: &mut State, v: Option<Val>| match v {
+            Some(v) => {
+                let start = st.data_buf.len();
+                let len = match v {
+                    Val::Block(s) => {
+                        st.data_buf.extend_from_slice(&block[s.range()]);
+                        s.len()
+                    }
+                    Val::Owned(s) => {
+                        let bytes = &st.meta_buf[s.range()];
+                        st.data_buf.extend_from_slice(bytes);
+                        s.len()
+                    }
+                };
+                Span::new(start, len)
+            }
+            None => Span::default(),
+        };
+        let ty_span = append(self, ty);
+        let (id_span, id_shared) = match id {
+            Some(_) => (append(self, id), None),
+            None => (Span::default(), self.shared_last_id()),
+        };
+        let buf = self.data_buf.split().freeze();
+        MessageEvent::from_parts(buf, data_span, ty_span, id_span, id_shared)
+    }
 }
 
-/// Position of the first CR or LF.
+/// Copies the values of the block being built out of `src` and drops its
+/// lines, so that the block no longer needs them. Called when a block
+/// outgrows [`COMPACT_AT`] or its chunk ends before it does.
+fn compact<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) {
+    if st.pos == 0 {
+        return;
+    }
+    let block = src.bytes();
+    if let Data::One(Val::Block(s)) = st.data {
+        st.data_buf.clear();
+        st.data_buf.extend_from_slice(&block[s.range()]);
+        st.data = Data::One(Val::Owned(Span::new(0, s.len())));
+    }
+    // Rebuild `meta_buf` with just the live values, so that repeated
+    // compactions of one long block cannot make it grow.
+    let mut meta = BytesMut::with_capacity(64);
+    let mut keep = |v: Option<Val>| {
+        v.map(|v| {
+            let bytes = match v {
+                Val::Block(s) => &block[s.range()],
+                Val::Owned(s) => &st.meta_buf[s.range()],
+            };
+            let start = meta.len();
+            meta.extend_from_slice(bytes);
+            Val::Owned(Span::new(start, bytes.len()))
+        })
+    };
+    let ty = keep(st.event_type);
+    let id = keep(st.pending_id);
+    st.event_type = ty;
+    st.pending_id = id;
+    st.meta_buf = meta;
+    src.skip(st.pos);
+    cur.consumed(st.pos);
+    st.pos = 0;
+}
+
+/// Position of the first CR or LF (for the one-off search that joins a
+/// carried line with the next chunk).
 #[inline]
 fn find_eol(hay: &[u8]) -> Option<usize> {
-    // memchr's SIMD search has a fixed set-up cost that dominates on the tiny
-    // inputs of byte-at-a-time feeding.
     if hay.len() < 8 {
         return hay.iter().position(|&b| b == b'\n' || b == b'\r');
     }
     memchr::memchr2(b'\n', b'\r', hay)
 }
 
-/// UTF-8 decode with replacement (spec: the stream is decoded with "UTF-8
-/// decode"). Splitting the raw bytes at CR, LF and `:` first and decoding the
-/// pieces is equivalent, because ASCII bytes never belong to an invalid
-/// subpart.
-#[inline]
-fn decode_utf8(bytes: &[u8]) -> Cow<'_, str> {
-    match core::str::from_utf8(bytes) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
+/// Validates `bytes[start..end]` for use as a field value, where `*valid`
+/// leading bytes of `bytes` are known to be valid UTF-8. The first field that
+/// reaches past that prefix validates everything buffered after it in one
+/// pass, so a chunk is validated once, not field by field. Returns `None`
+/// when the field holds invalid UTF-8.
+///
+/// Splitting the raw bytes at CR, LF and `:` before decoding is equivalent to
+/// decoding first (spec: the stream is decoded with "UTF-8 decode"), because
+/// ASCII bytes never belong to an invalid subpart.
+#[inline(always)]
+fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut usize) -> bool {
+    if end > *valid {
+        match core::str::from_utf8(&bytes[*valid..]) {
+            Ok(_) => *valid = bytes.len(),
+            Err(e) => *valid += e.valid_up_to(),
+        }
+        if end > *valid {
+            // An invalid sequence (or the end of the validated prefix) lies
+            // before `end`: judge this field on its own.
+            return core::str::from_utf8(&bytes[start..end]).is_ok();
+        }
     }
+    true
 }
 
-/// Parses complete lines from the front of `src` until an event dispatches or
-/// no line terminator is left (then `*scan` records how far was searched).
+/// The field names the spec gives a meaning to.
+#[derive(Clone, Copy)]
+enum Field {
+    Data,
+    Event,
+    Id,
+    Retry,
+}
+
+/// Parses complete lines from `src`, from the end of the block being built,
+/// until an event is dispatched or no line terminator is left (`Ok(None)`).
+#[inline]
 fn parse_lines<S: Source>(
     src: &mut S,
-    scan: &mut usize,
+    cur: &mut Cursor,
     st: &mut State,
 ) -> Result<Option<MessageEvent>, DecodeError> {
     if st.skip_lf {
         // Second half of a CRLF whose CR ended the previous input.
-        match src.bytes().first() {
+        match src.bytes().get(st.pos) {
             None => return Ok(None),
             Some(&b) => {
                 if b == b'\n' {
-                    src.skip(1);
+                    st.pos += 1;
+                    cur.skip_to(st.pos);
                 }
                 st.skip_lf = false;
             }
@@ -724,108 +871,124 @@ fn parse_lines<S: Source>(
     }
     loop {
         let bytes = src.bytes();
-        let Some(off) = find_eol(&bytes[*scan..]) else {
-            *scan = bytes.len();
+        let Some(end) = cur.find_eol(bytes) else {
             return Ok(None);
         };
-        let end = *scan + off;
-        *scan = 0;
-        if end > st.config.max_line_len {
-            return Err(st.fail(DecodeError::LineTooLong { len: end, max: st.config.max_line_len }));
+        let start = st.pos;
+        if end - start > st.config.max_line_len {
+            return Err(st.fail(DecodeError::LineTooLong { len: end - start, max: st.config.max_line_len }));
         }
-        let cr = bytes[end] == b'\r';
-        let event = parse_line(src, end, st)?;
-        if cr {
-            // A lone CR ends the line at once; an LF right after it is part
-            // of the same line ending. If the input ends here, the next input
-            // decides.
-            match src.bytes().first() {
-                Some(b'\n') => src.skip(1),
+        // A lone CR ends the line at once; an LF right after it is part of
+        // the same line ending. If the input ends at the CR, the next input
+        // decides.
+        let mut next = end + 1;
+        if bytes[end] == b'\r' {
+            match bytes.get(next) {
+                Some(b'\n') => next += 1,
                 Some(_) => {}
                 None => st.skip_lf = true,
             }
         }
-        if event.is_some() {
-            return Ok(event);
+        cur.skip_to(next);
+        if end == start {
+            // "If the line is empty (a blank line): Dispatch the event."
+            match st.dispatch(src, cur, next) {
+                Some(ev) => return Ok(Some(ev)),
+                None => continue,
+            }
+        }
+        st.pos = next;
+        parse_field(bytes, start, end, cur, st)?;
+        if st.pos > COMPACT_AT {
+            compact(src, cur, st);
         }
     }
 }
 
-/// Processes the line `src[..end]` and consumes it with its one-byte
-/// terminator (spec: "Interpreting an event stream", the per-line steps).
-#[inline]
-fn parse_line<S: Source>(
-    src: &mut S,
+/// Processes the field line `bytes[start..end]` of the block (spec:
+/// "Interpreting an event stream", the per-line steps).
+#[inline(always)]
+fn parse_field(
+    bytes: &[u8],
+    start: usize,
     end: usize,
+    cur: &mut Cursor,
     st: &mut State,
-) -> Result<Option<MessageEvent>, DecodeError> {
-    let line = &src.bytes()[..end];
-    // "If the line is empty (a blank line): Dispatch the event."
-    if line.is_empty() {
-        src.skip(1);
-        return Ok(st.dispatch());
-    }
+) -> Result<(), DecodeError> {
+    let line = &bytes[start..end];
     // "If the line starts with a U+003A COLON character (:): Ignore the line."
-    if line[0] == b':' {
-        src.skip(end + 1);
-        return Ok(None);
-    }
+    //
     // "If the line contains a U+003A COLON character: collect the characters
     // on the line before the first colon, and call that string field. Collect
     // the characters on the line after the first colon, and call that string
     // value. If value starts with a U+0020 SPACE character, remove it."
     // "Otherwise, the string is not empty but does not contain a colon: use
-    // the whole line as the field name, and the empty string as the field value."
-    let (name_end, value_start) = match memchr::memchr(b':', line) {
-        Some(c) => (c, if line.get(c + 1) == Some(&b' ') { c + 2 } else { c + 1 }),
-        None => (end, end),
+    // the whole line as the field name, and the empty string as the field
+    // value." Only four names mean anything, so instead of searching for the
+    // colon, match the four names and look at the byte after the name: a
+    // colon, the end of the line, or anything else (a longer, unknown name).
+    // A comment (leading colon) matches no name. Names are compared as bytes:
+    // a name that decodes to one of these ASCII words can only be made of
+    // exactly these bytes.
+    let (field, name_len) = match line {
+        [b'd', b'a', b't', b'a', ..] => (Field::Data, 4),
+        [b'i', b'd', ..] => (Field::Id, 2),
+        [b'e', b'v', b'e', b'n', b't', ..] => (Field::Event, 5),
+        [b'r', b'e', b't', b'r', b'y', ..] => (Field::Retry, 5),
+        _ => return Ok(()),
     };
-    // Field names are compared as bytes: a name that decodes to one of these
-    // ASCII words can only be made of exactly these bytes.
-    match &line[..name_end] {
-        b"data" => {
-            let value = &line[value_start..];
-            let text = decode_utf8(value);
-            if matches!(text, Cow::Borrowed(_)) && matches!(st.data, Data::Empty) {
-                // The common single-line case: share the input, no copy.
-                st.check_data_len(value.len())?;
-                src.skip(value_start);
-                let shared = src.take(end - value_start);
-                src.skip(1);
-                st.data = Data::One(Str::from_validated_bytes(shared));
-                return Ok(None);
+    let value_start = match line.get(name_len) {
+        None => end,
+        Some(b':') => start + name_len + if line.get(name_len + 1) == Some(&b' ') { 2 } else { 1 },
+        Some(_) => return Ok(()),
+    };
+    let value_len = end - value_start;
+    // Values are kept as positions in the block; only text with invalid
+    // UTF-8 is copied, with each maximal invalid subpart replaced by U+FFFD.
+    let mut value = |st: &mut State| {
+        if field_is_valid(bytes, value_start, end, &mut cur.valid) {
+            (Val::Block(Span::new(value_start, value_len)), value_len)
+        } else {
+            let text = String::from_utf8_lossy(&bytes[value_start..end]);
+            let v = st.own_meta(text.as_bytes());
+            (v, text.len())
+        }
+    };
+    match field {
+        Field::Data => {
+            let (v, len) = value(st);
+            st.append_data(bytes, v, len)?;
+            if let (Data::One(Val::Owned(s)), Val::Owned(_)) = (st.data, v) {
+                // A replaced single value moves to `data_buf`, where owned
+                // data lives.
+                st.data_buf.clear();
+                st.data_buf.extend_from_slice(&st.meta_buf[s.range()]);
+                st.meta_buf.truncate(s.range().start);
+                st.data = Data::One(Val::Owned(Span::new(0, s.len())));
             }
-            st.append_data(&text)?;
         }
-        b"event" => {
-            // "Set the event type buffer to the field value."
-            st.event_type = Str::from(decode_utf8(&line[value_start..]).as_ref());
-        }
-        b"id" => {
+        // "Set the event type buffer to the field value."
+        Field::Event => st.event_type = Some(value(st).0),
+        Field::Id => {
             // "If the field value does not contain U+0000 NULL, then set the
             // last event ID buffer to the field value. Otherwise, ignore the
             // field."
-            let value = &line[value_start..];
-            if memchr::memchr(0, value).is_none() {
-                st.id_buffer = Str::from(decode_utf8(value).as_ref());
-                st.id_dirty = true;
+            if !bytes[value_start..end].contains(&0) {
+                st.pending_id = Some(value(st).0);
             }
         }
-        b"retry" => {
+        Field::Retry => {
             // "If the field value consists of only ASCII digits, then interpret
             // the field value as an integer in base ten, and set the event
             // stream's reconnection time to that integer. Otherwise, ignore
             // the field." An empty value is ignored as browsers do; a value
             // too large for u64 milliseconds is ignored as Chromium does.
-            if let Some(ms) = parse_retry(&line[value_start..]) {
+            if let Some(ms) = parse_retry(&bytes[value_start..end]) {
                 st.reconnection_time = Some(Duration::from_millis(ms));
             }
         }
-        // "Otherwise: The field is ignored."
-        _ => {}
     }
-    src.skip(end + 1);
-    Ok(None)
+    Ok(())
 }
 
 /// The `retry` value: non-empty ASCII digits that fit in a u64.

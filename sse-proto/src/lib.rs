@@ -76,10 +76,13 @@ extern crate std;
 
 mod decoder;
 mod encoder;
+mod event;
+mod scan;
 mod str;
 
-pub use decoder::{DecodeError, Decoder, DecoderConfig, MessageEvent};
+pub use decoder::{DecodeError, Decoder, DecoderConfig};
 pub use encoder::{EncodeError, Event, FrameBuf, encode_comment};
+pub use event::MessageEvent;
 pub use str::Str;
 
 /// Re-export of the `bytes` crate, whose types appear in this API.

@@ -70,7 +70,22 @@ impl Str {
 
     /// Copies a string inline when it is short, onto the heap otherwise.
     pub(crate) fn from_validated(text: &str) -> Self {
-        Self::inline(text).unwrap_or_else(|| Str(Repr::Shared(Bytes::copy_from_slice(text.as_bytes()))))
+        Self::from_validated_slice(text.as_bytes())
+    }
+
+    /// Copies bytes already known to be valid UTF-8: inline when short, onto
+    /// the heap otherwise.
+    #[inline]
+    pub(crate) fn from_validated_slice(bytes: &[u8]) -> Self {
+        debug_assert!(core::str::from_utf8(bytes).is_ok());
+        let len = bytes.len();
+        if len > INLINE_CAP {
+            return Str(Repr::Shared(Bytes::copy_from_slice(bytes)));
+        }
+        let mut buf = [0; INLINE_CAP];
+        buf[..len].copy_from_slice(bytes);
+        // `len <= INLINE_CAP < 256`, so the cast cannot truncate.
+        Str(Repr::Inline { len: len as u8, buf })
     }
 
     /// Wraps bytes already known to be valid UTF-8.
@@ -92,16 +107,11 @@ impl Str {
 
     /// The string.
     #[inline]
-    #[allow(unsafe_code)]
     pub fn as_str(&self) -> &str {
-        let bytes = self.as_bytes();
-        debug_assert!(core::str::from_utf8(bytes).is_ok());
-        // SAFETY: every constructor validates (`from_utf8`, `from_utf8_lossy`)
-        // or starts from a `&str`/`String`; `from_validated_bytes` is
-        // crate-private and only called on bytes the decoder has validated.
-        // The bytes are immutable afterwards. Re-validating here would make
-        // every `data()` call O(len) instead of O(1).
-        unsafe { core::str::from_utf8_unchecked(bytes) }
+        // Every constructor validates (`from_utf8`, `from_utf8_lossy`) or
+        // starts from a `&str`/`String`; the crate-private `from_validated_*`
+        // ones take bytes the decoder has validated.
+        validated(self.as_bytes())
     }
 
     /// The UTF-8 bytes of the string.
@@ -120,6 +130,20 @@ impl Str {
             Repr::Shared(b) => b,
         }
     }
+}
+
+/// Views bytes the crate has already validated as UTF-8 as a `str`.
+///
+/// This is the crate's one unchecked conversion. Callers pass only bytes
+/// that went through `core::str::from_utf8` (or came from a `str`) and were
+/// not modified since; debug builds check it again.
+#[inline]
+#[allow(unsafe_code)]
+pub(crate) fn validated(bytes: &[u8]) -> &str {
+    debug_assert!(core::str::from_utf8(bytes).is_ok(), "unvalidated bytes: {bytes:?}");
+    // SAFETY: see above: every caller passes validated, unmodified bytes.
+    // Validating again here would make each accessor O(len) instead of O(1).
+    unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 
 impl Default for Str {

@@ -1,0 +1,231 @@
+//! Line-terminator search: a bitmap of CR/LF positions per 64-byte block,
+//! so finding the next line end costs a trailing-zero count rather than a new
+//! search per line, and a cursor that remembers what was searched and
+//! validated so no byte is looked at twice however the input is chunked.
+
+/// What is known about the front of an input buffer, so that no byte is
+/// scanned or validated twice however the input is chunked.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cursor {
+    /// Where the line search resumes: the bytes before it hold no CR or LF
+    /// that is still to be reported, beyond those marked in `mask`.
+    scan: usize,
+    /// Line terminators among the `mask_len` bytes from `scan` on: bit `i`
+    /// is set when byte `scan + i` is CR or LF. Finding the next line end is
+    /// then a trailing-zero count, not a new search per line.
+    mask: u64,
+    mask_len: usize,
+    /// This many leading bytes are known to be valid UTF-8, ending on a
+    /// character boundary. Validating whole chunks at once is far cheaper
+    /// than validating every field on its own.
+    pub(crate) valid: usize,
+}
+
+impl Cursor {
+    /// Makes the search resume at `pos` or later: the terminators before it
+    /// have been dealt with. `pos` is at most one byte past the terminator
+    /// last reported (the LF of a CRLF), so nothing unseen is skipped.
+    #[inline]
+    pub(crate) fn skip_to(&mut self, pos: usize) {
+        let covered = self.scan + self.mask_len;
+        if pos >= covered {
+            self.scan = pos;
+            self.mask = 0;
+            self.mask_len = 0;
+        } else if pos > self.scan {
+            self.mask &= u64::MAX << (pos - self.scan);
+        }
+    }
+
+    /// Accounts for `n` bytes consumed from the front (always at a line
+    /// boundary, so never inside a character).
+    #[inline]
+    pub(crate) fn consumed(&mut self, n: usize) {
+        self.valid = self.valid.saturating_sub(n);
+        if n <= self.scan {
+            self.scan -= n;
+            return;
+        }
+        let shift = n - self.scan;
+        self.scan = 0;
+        if shift >= self.mask_len {
+            self.mask = 0;
+            self.mask_len = 0;
+        } else {
+            self.mask >>= shift;
+            self.mask_len -= shift;
+        }
+    }
+
+    /// Position of the next CR or LF in `bytes` (the buffer this cursor
+    /// describes), at or after `scan`. Returns `None` after recording that
+    /// the whole buffer was searched.
+    #[inline(always)]
+    pub(crate) fn find_eol(&mut self, bytes: &[u8]) -> Option<usize> {
+        if self.mask != 0 {
+            return Some(self.scan + self.mask.trailing_zeros() as usize);
+        }
+        self.refill(bytes)
+    }
+
+    /// The slow half of [`find_eol`](Self::find_eol): the mask is used up,
+    /// search on from the end of what it covered.
+    #[inline(never)]
+    fn refill(&mut self, bytes: &[u8]) -> Option<usize> {
+        self.scan += self.mask_len;
+        self.mask_len = 0;
+        let rest = bytes.get(self.scan..).unwrap_or_default();
+        if rest.len() >= 64 {
+            let (block, tail) = rest.split_at(64);
+            let mask = eol_mask(block.try_into().expect("split_at(64) gives 64 bytes"));
+            if mask != 0 {
+                self.mask = mask;
+                self.mask_len = 64;
+                return Some(self.scan + mask.trailing_zeros() as usize);
+            }
+            // A long line: let memchr run ahead, 32 bytes a step.
+            match memchr::memchr2(b'\n', b'\r', tail) {
+                Some(i) => self.found_at(self.scan + 64 + i),
+                None => {
+                    self.scan = bytes.len();
+                    None
+                }
+            }
+        } else if rest.len() >= 8 {
+            let mut block = [0u8; 64];
+            block[..rest.len()].copy_from_slice(rest);
+            let mask = eol_mask(&block);
+            if mask == 0 {
+                self.scan = bytes.len();
+                return None;
+            }
+            self.mask = mask;
+            self.mask_len = rest.len();
+            Some(self.scan + mask.trailing_zeros() as usize)
+        } else {
+            // Byte-at-a-time feeding lands here: a plain loop is cheapest.
+            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(i) => self.found_at(self.scan + i),
+                None => {
+                    self.scan = bytes.len();
+                    None
+                }
+            }
+        }
+    }
+
+    /// Records a terminator found at `pos` without a mask around it.
+    #[inline]
+    fn found_at(&mut self, pos: usize) -> Option<usize> {
+        self.scan = pos;
+        self.mask = 1;
+        self.mask_len = 1;
+        Some(pos)
+    }
+}
+
+/// Bit `i` set when `block[i]` is CR or LF.
+#[inline]
+fn eol_mask(block: &[u8; 64]) -> u64 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // SAFETY: the function only needs SSE2, which this cfg guarantees is
+        // enabled for the whole build (it is part of the x86_64 baseline).
+        #[allow(unsafe_code)]
+        unsafe {
+            eol_mask_sse2(block)
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        eol_mask_scalar(block)
+    }
+}
+
+/// The portable definition of [`eol_mask`], and its reference in tests.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2", not(test)), allow(dead_code))]
+fn eol_mask_scalar(block: &[u8; 64]) -> u64 {
+    block.iter().enumerate().fold(0, |m, (i, &b)| m | (u64::from(b == b'\n' || b == b'\r') << i))
+}
+
+/// [`eol_mask`] with SSE2: four 16-byte compares against CR and LF. Safe
+/// code throughout (no pointer loads): the compiler turns the byte-wise
+/// `_mm_set_epi8` into one unaligned load.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn eol_mask_sse2(block: &[u8; 64]) -> u64 {
+    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi8, _mm_set1_epi8};
+    let lf = _mm_set1_epi8(b'\n' as i8);
+    let cr = _mm_set1_epi8(b'\r' as i8);
+    let mut out = 0u64;
+    for (k, b) in block.chunks_exact(16).enumerate() {
+        let v = _mm_set_epi8(
+            b[15] as i8,
+            b[14] as i8,
+            b[13] as i8,
+            b[12] as i8,
+            b[11] as i8,
+            b[10] as i8,
+            b[9] as i8,
+            b[8] as i8,
+            b[7] as i8,
+            b[6] as i8,
+            b[5] as i8,
+            b[4] as i8,
+            b[3] as i8,
+            b[2] as i8,
+            b[1] as i8,
+            b[0] as i8,
+        );
+        let hits = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
+        // movemask yields 16 bits in an i32; the cast keeps exactly those.
+        out |= u64::from(_mm_movemask_epi8(hits) as u16) << (16 * k);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn eol_mask_matches_the_scalar_definition() {
+        let mut block = [b'a'; 64];
+        for seed in 0u64..2000 {
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            for b in block.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = [b'\n', b'\r', b'a', 0, 0x8a, 0x8d, b':', 0xff][(x % 8) as usize];
+            }
+            assert_eq!(eol_mask(&block), eol_mask_scalar(&block));
+        }
+    }
+
+    #[test]
+    fn cursor_finds_every_terminator_once_across_growth() {
+        let text = b"ab\r\ncd\n\nlong line without end for a while....................................................x\n";
+        for cut in 0..text.len() {
+            let mut cur = Cursor::default();
+            let mut found = Vec::new();
+            let mut pos = 0;
+            for upto in [cut, text.len()] {
+                while let Some(e) = cur.find_eol(&text[..upto]) {
+                    found.push(e);
+                    pos = e + 1;
+                    cur.skip_to(pos);
+                }
+            }
+            let _ = pos;
+            let want: Vec<usize> = text
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n' || **b == b'\r')
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(found, want, "cut at {cut}");
+        }
+    }
+}

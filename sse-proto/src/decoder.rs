@@ -625,13 +625,34 @@ impl State {
     /// data buffer, then append a single U+000A LINE FEED (LF) character".
     /// The LF is written when the next value arrives, so that dispatch need
     /// not remove it.
+    #[inline(always)]
     fn append_data(&mut self, block: &[u8], value: Val, value_len: usize) -> Result<(), DecodeError> {
         match self.data {
             Data::Empty => {
                 self.check_data_len(value_len)?;
                 self.data = Data::One(value);
             }
-            Data::One(first) => {
+            Data::One(first) => self.second_data_line(block, first, value, value_len)?,
+            Data::Many => {
+                self.check_data_len(self.data_buf.len() + 1 + value_len)?;
+                self.data_buf.extend_from_slice(b"\n");
+                self.extend_data(block, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// The second `data` line of a block: the data moves to `data_buf`.
+    #[inline(never)]
+    fn second_data_line(
+        &mut self,
+        block: &[u8],
+        first: Val,
+        value: Val,
+        value_len: usize,
+    ) -> Result<(), DecodeError> {
+        {
+            {
                 let first_len = match first {
                     Val::Block(s) | Val::Owned(s) => s.len(),
                 };
@@ -647,11 +668,6 @@ impl State {
                 self.extend_data(block, value);
                 self.data = Data::Many;
             }
-            Data::Many => {
-                self.check_data_len(self.data_buf.len() + 1 + value_len)?;
-                self.data_buf.extend_from_slice(b"\n");
-                self.extend_data(block, value);
-            }
         }
         Ok(())
     }
@@ -666,6 +682,15 @@ impl State {
                 self.meta_buf.truncate(s.range().start);
             }
         }
+    }
+
+    /// Decodes a value holding invalid UTF-8 with replacement into
+    /// `meta_buf`; returns where, and its length.
+    #[cold]
+    #[inline(never)]
+    fn own_replaced(&mut self, raw: &[u8]) -> (Val, usize) {
+        let text = String::from_utf8_lossy(raw);
+        (self.own_meta(text.as_bytes()), text.len())
     }
 
     /// Stores replaced text in `meta_buf` and returns where.
@@ -826,7 +851,7 @@ fn find_eol(hay: &[u8]) -> Option<usize> {
 #[inline(always)]
 fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut usize) -> bool {
     if end > *valid {
-        match core::str::from_utf8(&bytes[*valid..]) {
+        match simdutf8::compat::from_utf8(&bytes[*valid..]) {
             Ok(_) => *valid = bytes.len(),
             Err(e) => *valid += e.valid_up_to(),
         }
@@ -945,20 +970,15 @@ fn parse_field(
     let value_len = end - value_start;
     // Values are kept as positions in the block; only text with invalid
     // UTF-8 is copied, with each maximal invalid subpart replaced by U+FFFD.
-    let mut value = |st: &mut State| {
-        if field_is_valid(bytes, value_start, end, &mut cur.valid) {
-            (Val::Block(Span::new(value_start, value_len)), value_len)
-        } else {
-            let text = String::from_utf8_lossy(&bytes[value_start..end]);
-            let v = st.own_meta(text.as_bytes());
-            (v, text.len())
-        }
+    let (value, value_len) = if field_is_valid(bytes, value_start, end, &mut cur.valid) {
+        (Val::Block(Span::new(value_start, value_len)), value_len)
+    } else {
+        st.own_replaced(&bytes[value_start..end])
     };
     match field {
         Field::Data => {
-            let (v, len) = value(st);
-            st.append_data(bytes, v, len)?;
-            if let (Data::One(Val::Owned(s)), Val::Owned(_)) = (st.data, v) {
+            st.append_data(bytes, value, value_len)?;
+            if let (Data::One(Val::Owned(s)), Val::Owned(_)) = (st.data, value) {
                 // A replaced single value moves to `data_buf`, where owned
                 // data lives.
                 st.data_buf.clear();
@@ -968,13 +988,13 @@ fn parse_field(
             }
         }
         // "Set the event type buffer to the field value."
-        Field::Event => st.event_type = Some(value(st).0),
+        Field::Event => st.event_type = Some(value),
         Field::Id => {
             // "If the field value does not contain U+0000 NULL, then set the
             // last event ID buffer to the field value. Otherwise, ignore the
             // field."
             if !bytes[value_start..end].contains(&0) {
-                st.pending_id = Some(value(st).0);
+                st.pending_id = Some(value);
             }
         }
         Field::Retry => {

@@ -69,29 +69,41 @@ impl Cursor {
     }
 
     /// The slow half of [`find_eol`](Self::find_eol): the mask is used up,
-    /// search on from the end of what it covered.
+    /// search on from the end of what it covered, 64 bytes at a time.
     #[inline(never)]
     fn refill(&mut self, bytes: &[u8]) -> Option<usize> {
-        self.scan += self.mask_len;
+        let mut pos = self.scan + self.mask_len;
         self.mask_len = 0;
-        let rest = bytes.get(self.scan..).unwrap_or_default();
-        if rest.len() >= 64 {
-            let (block, tail) = rest.split_at(64);
-            let mask = eol_mask(block.try_into().expect("split_at(64) gives 64 bytes"));
+        // Short runs without a terminator (a JSON token event, a 100-byte
+        // line) are cheapest block by block; a long run goes to memchr,
+        // which needs no mask and strides further.
+        for _ in 0..4 {
+            let Some(block) = bytes.get(pos..pos + 64) else {
+                return self.refill_tail(bytes, pos);
+            };
+            let mask = eol_mask(block.try_into().expect("a 64-byte range"));
             if mask != 0 {
+                self.scan = pos;
                 self.mask = mask;
                 self.mask_len = 64;
-                return Some(self.scan + mask.trailing_zeros() as usize);
+                return Some(pos + mask.trailing_zeros() as usize);
             }
-            // A long line: let memchr run ahead, 32 bytes a step.
-            match memchr::memchr2(b'\n', b'\r', tail) {
-                Some(i) => self.found_at(self.scan + 64 + i),
-                None => {
-                    self.scan = bytes.len();
-                    None
-                }
+            pos += 64;
+        }
+        match memchr::memchr2(b'\n', b'\r', bytes.get(pos..).unwrap_or_default()) {
+            Some(i) => self.found_at(pos + i),
+            None => {
+                self.scan = bytes.len();
+                None
             }
-        } else if rest.len() >= 8 {
+        }
+    }
+
+    /// [`refill`](Self::refill) for the last, partial block of the input.
+    #[inline(never)]
+    fn refill_tail(&mut self, bytes: &[u8], pos: usize) -> Option<usize> {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        if rest.len() >= 8 {
             let mut block = [0u8; 64];
             block[..rest.len()].copy_from_slice(rest);
             let mask = eol_mask(&block);
@@ -99,13 +111,14 @@ impl Cursor {
                 self.scan = bytes.len();
                 return None;
             }
+            self.scan = pos;
             self.mask = mask;
             self.mask_len = rest.len();
-            Some(self.scan + mask.trailing_zeros() as usize)
+            Some(pos + mask.trailing_zeros() as usize)
         } else {
             // Byte-at-a-time feeding lands here: a plain loop is cheapest.
             match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-                Some(i) => self.found_at(self.scan + i),
+                Some(i) => self.found_at(pos + i),
                 None => {
                     self.scan = bytes.len();
                     None

@@ -3,7 +3,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::time::Duration;
 
@@ -188,6 +188,17 @@ enum Data {
     Many,
 }
 
+/// A dispatched event, before it is handed out: where its fields are. Its
+/// block is still the first `total` bytes of the source it came from.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    total: usize,
+    data: Data,
+    event_type: Option<Val>,
+    /// The block's own `id` field, if it had one (already the last event ID).
+    id: Option<Val>,
+}
+
 /// A block longer than this (comments, unknown fields) is compacted: its
 /// values are copied out and its lines dropped, so the decoder's memory does
 /// not grow with lines it ignores.
@@ -222,6 +233,8 @@ struct State {
     last_id_shared: Option<Bytes>,
     reconnection_time: Option<Duration>,
     error: Option<DecodeError>,
+    /// The fields of the event the last dispatch produced.
+    ready: Fields,
     /// An error found while feeding (an unterminated line past the limit),
     /// reported once the complete lines before it are decoded.
     overflow: Option<DecodeError>,
@@ -282,7 +295,36 @@ pub struct Decoder {
     /// up to date by the feeds so an over-long line is refused before it is
     /// buffered.
     tail_len: usize,
+    /// An event lent by `poll_event_ref` whose block is still at the front
+    /// of this input, to be consumed by the next call.
+    pending: Option<(Input, usize)>,
     st: State,
+}
+
+/// Which input buffer a block is in.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    Buf,
+    Ext,
+}
+
+/// An event lent by [`Decoder::poll_event_ref`]: its fields, borrowed from
+/// the decoder until its next `&mut` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// The event type (`message` unless an `event` field set another).
+    pub event_type: &'a str,
+    /// The data: every `data` field of the block joined with LF.
+    pub data: &'a str,
+    /// The last event ID when the event fired.
+    pub last_event_id: &'a str,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> MessageEvent {
+        MessageEvent::new(self.event_type, self.data, self.last_event_id)
+    }
 }
 
 impl Default for Decoder {
@@ -316,6 +358,7 @@ impl Decoder {
             ext: Bytes::new(),
             ext_cur: Cursor::default(),
             tail_len: 0,
+            pending: None,
             st: State {
                 config,
                 skip_lf: false,
@@ -331,6 +374,7 @@ impl Decoder {
                 last_id_shared: None,
                 reconnection_time: None,
                 error: None,
+                ready: Fields { total: 0, data: Data::Empty, event_type: None, id: None },
                 overflow: None,
             },
         }
@@ -366,7 +410,7 @@ impl Decoder {
 
     /// Bytes fed but not yet consumed by [`poll_event`](Self::poll_event).
     pub fn buffered_len(&self) -> usize {
-        self.buf.len() + self.ext.len()
+        self.buf.len() + self.ext.len() - self.pending.map_or(0, |(_, n)| n)
     }
 
     /// Appends bytes to the stream. Nothing is parsed until
@@ -377,7 +421,28 @@ impl Decoder {
     /// next `poll_event`, after the events before it, reports
     /// [`DecodeError::LineTooLong`]. Bytes fed after [`finish`](Self::finish)
     /// or after an error are ignored.
+    #[inline]
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.settle();
+        // Fast path for the few bytes a slow connection delivers at a time.
+        if bytes.len() <= 4 && self.ext.is_empty() && self.st.accepts_input() {
+            let mut tail = self.tail_len;
+            for &b in bytes {
+                tail = if b == b'\n' || b == b'\r' { 0 } else { tail + 1 };
+            }
+            if tail <= self.st.config.max_line_len {
+                self.tail_len = tail;
+                for &b in bytes {
+                    self.buf.put_u8(b);
+                }
+                return;
+            }
+        }
+        self.feed_slow(bytes)
+    }
+
+    #[inline(never)]
+    fn feed_slow(&mut self, bytes: &[u8]) {
         let Some(keep) = self.admit(bytes) else { return };
         self.ext_into_buf();
         self.buf.extend_from_slice(&bytes[..keep]);
@@ -389,13 +454,17 @@ impl Decoder {
     /// arrive whole in one chunk are then slices of it. Otherwise as
     /// [`feed`](Self::feed).
     pub fn feed_bytes(&mut self, mut bytes: Bytes) {
+        self.settle();
         let Some(keep) = self.admit(&bytes) else { return };
         bytes.truncate(keep);
-        if self.ext.is_empty() {
+        if self.ext.is_empty() && bytes.len() >= ZERO_COPY_MIN {
             // `buf` may still hold an unterminated line: `poll_event` joins
             // it with the start of this chunk, and parses the rest in place.
             self.ext = bytes;
             self.ext_cur = Cursor::default();
+        } else if self.ext.is_empty() {
+            // A few bytes are cheaper to copy than to keep.
+            self.buf.extend_from_slice(&bytes);
         } else {
             self.ext_into_buf();
             self.buf.extend_from_slice(&bytes);
@@ -486,6 +555,7 @@ impl Decoder {
     }
 
     fn clear_input(&mut self) {
+        self.pending = None;
         self.buf.clear();
         self.buf_cur = Cursor::default();
         self.ext = Bytes::new();
@@ -498,49 +568,183 @@ impl Decoder {
     /// `Ok(None)` means more input is needed (or, after
     /// [`finish`](Self::finish), that the stream is over); incomplete input is
     /// never an error. Errors are sticky.
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
-        if let Some(err) = self.st.error {
-            return Err(err);
+        self.settle();
+        if self.nothing_new() {
+            return Ok(None);
+        }
+        self.poll_owned()
+    }
+
+    #[inline(never)]
+    fn poll_owned(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
+        // Results travel through `State` fields rather than nested
+        // `Result<Option<..>>` values: those were spilled to the stack and
+        // reloaded at other widths, stalling the CPU on every event.
+        match self.poll_fields() {
+            Some(Input::Buf) => Ok(Some(self.st.finish_owned(&mut self.buf, &mut self.buf_cur))),
+            Some(Input::Ext) => Ok(Some(self.st.finish_owned(&mut self.ext, &mut self.ext_cur))),
+            None => match self.st.error {
+                Some(e) => Err(e),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Like [`poll_event`](Self::poll_event), but lends the event's fields
+    /// instead of handing out an owned event: no reference count is touched
+    /// and nothing is copied or allocated, even for events that span chunks
+    /// or have several `data` lines. The fields stay valid until the next
+    /// call that takes `&mut self`. The fastest way to decode when events
+    /// are processed on the spot.
+    ///
+    /// ```
+    /// let mut decoder = sse_proto::Decoder::new();
+    /// decoder.feed(b"event: tick\ndata: 1\ndata: 2\n\n");
+    /// let event = decoder.poll_event_ref()?.expect("an event");
+    /// assert_eq!((event.event_type, event.data, event.last_event_id), ("tick", "1\n2", ""));
+    /// # Ok::<(), sse_proto::DecodeError>(())
+    /// ```
+    #[inline]
+    pub fn poll_event_ref(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
+        self.settle();
+        if self.nothing_new() {
+            return Ok(None);
+        }
+        self.poll_lent()
+    }
+
+    #[inline(never)]
+    fn poll_lent(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
+        let Some(input) = self.poll_fields() else {
+            return match self.st.error {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
+        };
+        let f = self.st.ready;
+        // The block is consumed by the next `settle`, once the borrow ends.
+        self.pending = Some((input, f.total));
+        let block: &[u8] = match input {
+            Input::Buf => &self.buf,
+            Input::Ext => &self.ext,
+        };
+        let st = &self.st;
+        let data = match f.data {
+            Data::One(v) => st.lend(block, v, true),
+            Data::Many => validated(&st.data_buf),
+            Data::Empty => "",
+        };
+        let event_type = match f.event_type {
+            Some(v) if !matches!(v, Val::Block(s) | Val::Owned(s) if s.len() == 0) => {
+                st.lend(block, v, false)
+            }
+            _ => "message",
+        };
+        Ok(Some(EventRef { event_type, data, last_event_id: validated(&st.last_id) }))
+    }
+
+    /// Consumes the block of an event lent by `poll_event_ref`.
+    #[inline]
+    fn settle(&mut self) {
+        if let Some((input, total)) = self.pending.take() {
+            match input {
+                Input::Buf => {
+                    self.buf.advance(total);
+                    self.buf_cur.consumed(total);
+                }
+                Input::Ext => {
+                    self.ext.advance(total);
+                    self.ext_cur.consumed(total);
+                }
+            }
+            self.st.data_buf.clear();
+            self.st.meta_buf.clear();
+        }
+    }
+
+    /// Fast path for input arriving a few bytes at a time: true when only a
+    /// few unsearched bytes were added and none ends a line, so there is
+    /// nothing to do.
+    #[inline]
+    fn nothing_new(&mut self) -> bool {
+        if self.ext.is_empty() && self.buf_cur.mask == 0 && self.st.is_plain() {
+            let from = self.buf_cur.scan + self.buf_cur.mask_len;
+            if let Some(new) = self.buf.get(from..)
+                && new.len() < 8
+                && !new.iter().any(|&b| b == b'\n' || b == b'\r')
+            {
+                self.buf_cur.scan = self.buf.len();
+                self.buf_cur.mask_len = 0;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Parses until an event is dispatched: returns the input its block is
+    /// at the front of (its fields are in `st.ready`), or `None` when more
+    /// input is needed or the stream failed (then `st.error` is set).
+    #[inline(always)]
+    fn poll_fields(&mut self) -> Option<Input> {
+        if self.st.error.is_some() {
+            return None;
         }
         if self.st.bom_pending && !self.strip_bom() {
-            return self.need_more();
+            self.need_more();
+            return None;
         }
         loop {
             // Lines wholly inside `buf` first.
-            if let Some(ev) = parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st)? {
-                return Ok(Some(ev));
+            if parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st) {
+                return Some(Input::Buf);
+            }
+            if self.st.error.is_some() {
+                return None;
             }
             if self.ext.is_empty() {
-                return self.need_more();
+                self.need_more();
+                return None;
             }
             if !self.buf.is_empty() {
-                // `buf` ends in an unterminated line (after the lines of the
-                // block it holds) that continues in `ext`: move the rest of
-                // that line, with its terminator, over so the line is
-                // contiguous, and parse it on the next turn.
-                match find_eol(&self.ext) {
-                    Some(j) => {
-                        self.buf.extend_from_slice(&self.ext[..=j]);
-                        self.ext.advance(j + 1);
-                        self.ext_cur.consumed(j + 1);
+                if self.st.pos == self.buf.len() {
+                    // `buf` holds only complete lines of the block being
+                    // built: copy their values out, so that the block can go
+                    // on in `ext` without copying its lines there.
+                    compact(&mut self.buf, &mut self.buf_cur, &mut self.st);
+                } else {
+                    // `buf` ends in an unterminated line that continues in
+                    // `ext`: move the rest of that line, with its terminator,
+                    // over so the line is contiguous, and parse it next turn.
+                    match find_eol(&self.ext) {
+                        Some(j) => {
+                            self.buf.extend_from_slice(&self.ext[..=j]);
+                            self.ext.advance(j + 1);
+                            self.ext_cur.consumed(j + 1);
+                        }
+                        None => {
+                            self.buf.extend_from_slice(&self.ext);
+                            self.ext = Bytes::new();
+                            self.ext_cur = Cursor::default();
+                        }
                     }
-                    None => {
-                        self.buf.extend_from_slice(&self.ext);
-                        self.ext = Bytes::new();
-                        self.ext_cur = Cursor::default();
-                    }
+                    continue;
                 }
-                continue;
             }
             // `buf` is empty: parse the chunk in place.
-            if let Some(ev) = parse_lines(&mut self.ext, &mut self.ext_cur, &mut self.st)? {
-                return Ok(Some(ev));
+            if parse_lines(&mut self.ext, &mut self.ext_cur, &mut self.st) {
+                return Some(Input::Ext);
+            }
+            if self.st.error.is_some() {
+                return None;
             }
             // The chunk ends inside a block: copy the block's values out and
             // carry only the unterminated line (the chunk itself is not kept).
             compact(&mut self.ext, &mut self.ext_cur, &mut self.st);
             self.ext_into_buf();
-            return self.need_more();
+            self.need_more();
+            return None;
         }
     }
 
@@ -569,21 +773,34 @@ impl Decoder {
 
     /// Called when no complete line is left: ends the stream if it is
     /// finished, reports a deferred overflow, or asks for more bytes.
-    fn need_more(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
+    fn need_more(&mut self) {
         if let Some(err) = self.st.overflow.take() {
             self.clear_input();
-            return Err(self.st.fail(err));
+            self.st.fail(err);
+            return;
         }
         if self.st.eof {
             // Spec: at end of file, pending data is discarded.
             self.clear_input();
             self.st.discard_block();
         }
-        Ok(None)
     }
 }
 
 impl State {
+    /// No error, end of stream, pending BOM or pending CRLF half: nothing
+    /// but lines to look for.
+    #[inline]
+    fn is_plain(&self) -> bool {
+        self.accepts_input() && !self.bom_pending && !self.skip_lf
+    }
+
+    /// Input is still buffered: no error and no end of stream.
+    #[inline]
+    fn accepts_input(&self) -> bool {
+        self.error.is_none() && self.overflow.is_none() && !self.eof
+    }
+
     fn fail(&mut self, err: DecodeError) -> DecodeError {
         self.error = Some(err);
         self.discard_block();
@@ -603,12 +820,13 @@ impl State {
 
     /// Checks the data limit for a buffer that would hold `len` bytes.
     #[inline]
-    fn check_data_len(&mut self, len: usize) -> Result<(), DecodeError> {
+    fn check_data_len(&mut self, len: usize) -> bool {
         let max = self.config.max_data_len;
         if len > max {
-            return Err(self.fail(DecodeError::DataTooLong { len, max }));
+            self.fail(DecodeError::DataTooLong { len, max });
+            return false;
         }
-        Ok(())
+        true
     }
 
     /// The last event ID as shared bytes, for an event whose block set none.
@@ -626,38 +844,38 @@ impl State {
     /// The LF is written when the next value arrives, so that dispatch need
     /// not remove it.
     #[inline(always)]
-    fn append_data(&mut self, block: &[u8], value: Val, value_len: usize) -> Result<(), DecodeError> {
+    fn append_data(&mut self, block: &[u8], value: Val, value_len: usize) -> bool {
         match self.data {
             Data::Empty => {
-                self.check_data_len(value_len)?;
+                if !self.check_data_len(value_len) {
+                    return false;
+                }
                 self.data = Data::One(value);
             }
-            Data::One(first) => self.second_data_line(block, first, value, value_len)?,
+            Data::One(first) => return self.second_data_line(block, first, value, value_len),
             Data::Many => {
-                self.check_data_len(self.data_buf.len() + 1 + value_len)?;
+                if !self.check_data_len(self.data_buf.len() + 1 + value_len) {
+                    return false;
+                }
                 self.data_buf.extend_from_slice(b"\n");
                 self.extend_data(block, value);
             }
         }
-        Ok(())
+        true
     }
 
     /// The second `data` line of a block: the data moves to `data_buf`.
     #[inline(never)]
-    fn second_data_line(
-        &mut self,
-        block: &[u8],
-        first: Val,
-        value: Val,
-        value_len: usize,
-    ) -> Result<(), DecodeError> {
+    fn second_data_line(&mut self, block: &[u8], first: Val, value: Val, value_len: usize) -> bool {
         {
             {
                 let first_len = match first {
                     Val::Block(s) | Val::Owned(s) => s.len(),
                 };
                 let len = first_len + 1 + value_len;
-                self.check_data_len(len)?;
+                if !self.check_data_len(len) {
+                    return false;
+                }
                 if let Val::Block(s) = first {
                     self.data_buf.clear();
                     self.data_buf.reserve(len);
@@ -669,7 +887,7 @@ impl State {
                 self.data = Data::Many;
             }
         }
-        Ok(())
+        true
     }
 
     /// Appends a value to `data_buf`. An owned data value was staged at the
@@ -701,55 +919,75 @@ impl State {
     }
 
     /// Spec: "If the line is empty (a blank line): Dispatch the event". The
-    /// block is the first `total` bytes of `src` (through the blank line's
-    /// terminator); they are consumed here.
-    #[inline]
-    fn dispatch<S: Source>(&mut self, src: &mut S, cur: &mut Cursor, total: usize) -> Option<MessageEvent> {
+    /// block is the first `total` bytes of the source, through the blank
+    /// line's terminator. Updates the last event ID and resets the block
+    /// state; returns where the event's fields are, or `None` when the data
+    /// buffer was empty and nothing fires. Consumes nothing: the caller
+    /// either builds an owned event or lends the fields out.
+    #[inline(always)]
+    fn dispatch(&mut self, block: &[u8], total: usize) -> bool {
         self.pos = 0;
         // Step 1: the last event ID buffer becomes the last event ID, even if
         // no event fires.
         let id = self.pending_id.take();
         if let Some(v) = id {
             let bytes = match v {
-                Val::Block(s) => &src.bytes()[s.range()],
+                Val::Block(s) => &block[s.range()],
                 Val::Owned(s) => &self.meta_buf[s.range()],
             };
             self.last_id.clear();
             self.last_id.extend_from_slice(bytes);
             self.last_id_shared = None;
         }
+        // Step 2: an empty data buffer fires nothing (and the type buffer is
+        // cleared).
         let event_type = self.event_type.take();
-        let data = core::mem::replace(&mut self.data, Data::Empty);
-        let zero_copy = matches!(data, Data::One(Val::Block(_)))
-            && !matches!(event_type, Some(Val::Owned(_)))
-            && !matches!(id, Some(Val::Owned(_)));
-        let event = if let (true, Data::One(Val::Block(data))) = (zero_copy, data) {
+        match core::mem::replace(&mut self.data, Data::Empty) {
+            Data::Empty => false,
+            data => {
+                self.ready = Fields { total, data, event_type, id };
+                true
+            }
+        }
+    }
+
+    /// Turns dispatched fields into an owned event and consumes the block.
+    #[inline(always)]
+    fn finish_owned<S: Source>(&mut self, src: &mut S, cur: &mut Cursor) -> MessageEvent {
+        let f = self.ready;
+        let zero_copy = !matches!(f.event_type, Some(Val::Owned(_))) && !matches!(f.id, Some(Val::Owned(_)));
+        let event = if let (true, Data::One(Val::Block(data))) = (zero_copy, f.data) {
             // The whole block is one slice of the input: the event is that
             // slice and the positions of its fields.
-            let (id, id_shared) = match id {
+            let (id, id_shared) = match f.id {
                 Some(Val::Block(s)) => (s, None),
                 _ => (Span::default(), self.shared_last_id()),
             };
-            let ty = match event_type {
+            let ty = match f.event_type {
                 Some(Val::Block(s)) => s,
                 _ => Span::default(),
             };
-            let buf = src.take(total);
-            cur.consumed(total);
-            Some(MessageEvent::from_parts(buf, data, ty, id, id_shared))
+            let buf = src.take(f.total);
+            cur.consumed(f.total);
+            MessageEvent::from_parts(buf, data, ty, id, id_shared)
         } else {
-            let event = match data {
-                // Step 2: an empty data buffer fires nothing (and the type
-                // buffer is cleared, above).
-                Data::Empty => None,
-                data => Some(self.owned_event(src.bytes(), data, event_type, id)),
-            };
-            src.skip(total);
-            cur.consumed(total);
+            let event = self.owned_event(src.bytes(), f.data, f.event_type, f.id);
+            src.skip(f.total);
+            cur.consumed(f.total);
             event
         };
         self.meta_buf.clear();
         event
+    }
+
+    /// Resolves a field for lending: the text at `v`, or `None` if unset.
+    #[inline]
+    fn lend<'a>(&'a self, block: &'a [u8], v: Val, data: bool) -> &'a str {
+        validated(match v {
+            Val::Block(s) => &block[s.range()],
+            Val::Owned(s) if data => &self.data_buf[s.range()],
+            Val::Owned(s) => &self.meta_buf[s.range()],
+        })
     }
 
     /// Builds an event whose fields are not all in one slice of the input:
@@ -829,6 +1067,10 @@ fn compact<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) {
     st.pos = 0;
 }
 
+/// `feed_bytes` chunks shorter than this are copied: keeping them would cost
+/// more (a reference count, a join with the carried line) than copying.
+const ZERO_COPY_MIN: usize = 32;
+
 /// Position of the first CR or LF (for the one-off search that joins a
 /// carried line with the next chunk).
 #[inline]
@@ -874,17 +1116,14 @@ enum Field {
 }
 
 /// Parses complete lines from `src`, from the end of the block being built,
-/// until an event is dispatched or no line terminator is left (`Ok(None)`).
-#[inline]
-fn parse_lines<S: Source>(
-    src: &mut S,
-    cur: &mut Cursor,
-    st: &mut State,
-) -> Result<Option<MessageEvent>, DecodeError> {
+/// until an event is dispatched (its fields, its block still in `src`) or no
+/// line terminator is left (`Ok(None)`).
+#[inline(always)]
+fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
     if st.skip_lf {
         // Second half of a CRLF whose CR ended the previous input.
         match src.bytes().get(st.pos) {
-            None => return Ok(None),
+            None => return false,
             Some(&b) => {
                 if b == b'\n' {
                     st.pos += 1;
@@ -897,11 +1136,12 @@ fn parse_lines<S: Source>(
     loop {
         let bytes = src.bytes();
         let Some(end) = cur.find_eol(bytes) else {
-            return Ok(None);
+            return false;
         };
         let start = st.pos;
         if end - start > st.config.max_line_len {
-            return Err(st.fail(DecodeError::LineTooLong { len: end - start, max: st.config.max_line_len }));
+            st.fail(DecodeError::LineTooLong { len: end - start, max: st.config.max_line_len });
+            return false;
         }
         // A lone CR ends the line at once; an LF right after it is part of
         // the same line ending. If the input ends at the CR, the next input
@@ -917,13 +1157,18 @@ fn parse_lines<S: Source>(
         cur.skip_to(next);
         if end == start {
             // "If the line is empty (a blank line): Dispatch the event."
-            match st.dispatch(src, cur, next) {
-                Some(ev) => return Ok(Some(ev)),
-                None => continue,
+            if st.dispatch(bytes, next) {
+                return true;
             }
+            src.skip(next);
+            cur.consumed(next);
+            st.meta_buf.clear();
+            continue;
         }
         st.pos = next;
-        parse_field(bytes, start, end, cur, st)?;
+        if !parse_field(bytes, start, end, cur, st) {
+            return false;
+        }
         if st.pos > COMPACT_AT {
             compact(src, cur, st);
         }
@@ -933,13 +1178,7 @@ fn parse_lines<S: Source>(
 /// Processes the field line `bytes[start..end]` of the block (spec:
 /// "Interpreting an event stream", the per-line steps).
 #[inline(always)]
-fn parse_field(
-    bytes: &[u8],
-    start: usize,
-    end: usize,
-    cur: &mut Cursor,
-    st: &mut State,
-) -> Result<(), DecodeError> {
+fn parse_field(bytes: &[u8], start: usize, end: usize, cur: &mut Cursor, st: &mut State) -> bool {
     let line = &bytes[start..end];
     // "If the line starts with a U+003A COLON character (:): Ignore the line."
     //
@@ -960,12 +1199,12 @@ fn parse_field(
         [b'i', b'd', ..] => (Field::Id, 2),
         [b'e', b'v', b'e', b'n', b't', ..] => (Field::Event, 5),
         [b'r', b'e', b't', b'r', b'y', ..] => (Field::Retry, 5),
-        _ => return Ok(()),
+        _ => return true,
     };
     let value_start = match line.get(name_len) {
         None => end,
         Some(b':') => start + name_len + if line.get(name_len + 1) == Some(&b' ') { 2 } else { 1 },
-        Some(_) => return Ok(()),
+        Some(_) => return true,
     };
     let value_len = end - value_start;
     // Values are kept as positions in the block; only text with invalid
@@ -977,7 +1216,9 @@ fn parse_field(
     };
     match field {
         Field::Data => {
-            st.append_data(bytes, value, value_len)?;
+            if !st.append_data(bytes, value, value_len) {
+                return false;
+            }
             if let (Data::One(Val::Owned(s)), Val::Owned(_)) = (st.data, value) {
                 // A replaced single value moves to `data_buf`, where owned
                 // data lives.
@@ -1008,7 +1249,7 @@ fn parse_field(
             }
         }
     }
-    Ok(())
+    true
 }
 
 /// The `retry` value: non-empty ASCII digits that fit in a u64.
@@ -1053,7 +1294,7 @@ mod tests {
 
     #[test]
     fn single_line_data_is_a_slice_of_the_input() {
-        let input = Bytes::from_static(b"data: zero-copy payload\n\n");
+        let input = Bytes::from_static(b"data: a zero-copy payload, long enough to be kept\n\n");
         let mut d = Decoder::new();
         d.feed_bytes(input.clone());
         let ev = d.poll_event().unwrap().unwrap();

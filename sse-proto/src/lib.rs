@@ -80,7 +80,7 @@ mod event;
 mod scan;
 mod str;
 
-pub use decoder::{DecodeError, Decoder, DecoderConfig};
+pub use decoder::{DecodeError, Decoder, DecoderConfig, EventRef};
 pub use encoder::{EncodeError, Event, FrameBuf, encode_comment};
 pub use event::MessageEvent;
 pub use str::Str;

@@ -9,12 +9,12 @@
 pub(crate) struct Cursor {
     /// Where the line search resumes: the bytes before it hold no CR or LF
     /// that is still to be reported, beyond those marked in `mask`.
-    scan: usize,
+    pub(crate) scan: usize,
     /// Line terminators among the `mask_len` bytes from `scan` on: bit `i`
     /// is set when byte `scan + i` is CR or LF. Finding the next line end is
     /// then a trailing-zero count, not a new search per line.
-    mask: u64,
-    mask_len: usize,
+    pub(crate) mask: u64,
+    pub(crate) mask_len: usize,
     /// This many leading bytes are known to be valid UTF-8, ending on a
     /// character boundary. Validating whole chunks at once is far cheaper
     /// than validating every field on its own.
@@ -69,19 +69,24 @@ impl Cursor {
     }
 
     /// The slow half of [`find_eol`](Self::find_eol): the mask is used up,
-    /// search on from the end of what it covered, 64 bytes at a time.
+    /// search on from the end of what it covered. Every block searched is
+    /// also checked for being ASCII, which extends the validated prefix for
+    /// free (most event streams are ASCII JSON).
     #[inline(never)]
     fn refill(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut pos = self.scan + self.mask_len;
         self.mask_len = 0;
         // Short runs without a terminator (a JSON token event, a 100-byte
-        // line) are cheapest block by block; a long run goes to memchr,
-        // which needs no mask and strides further.
-        for _ in 0..4 {
+        // line) are cheapest block by block; a long run goes to a loop that
+        // needs no mask and strides further.
+        for _ in 0..PRESCAN_BLOCKS {
             let Some(block) = bytes.get(pos..pos + 64) else {
                 return self.refill_tail(bytes, pos);
             };
-            let mask = eol_mask(block.try_into().expect("a 64-byte range"));
+            let (mask, ascii) = scan_block(block.try_into().expect("a 64-byte range"));
+            if ascii {
+                self.ascii_run(pos, pos + 64);
+            }
             if mask != 0 {
                 self.scan = pos;
                 self.mask = mask;
@@ -90,7 +95,9 @@ impl Cursor {
             }
             pos += 64;
         }
-        match memchr::memchr2(b'\n', b'\r', bytes.get(pos..).unwrap_or_default()) {
+        let (found, ascii) = scan_long(bytes.get(pos..).unwrap_or_default());
+        self.ascii_run(pos, pos + ascii);
+        match found {
             Some(i) => self.found_at(pos + i),
             None => {
                 self.scan = bytes.len();
@@ -99,14 +106,27 @@ impl Cursor {
         }
     }
 
+    /// Records that `bytes[from..to]` is ASCII: if the validated prefix
+    /// reaches `from`, it now reaches `to`.
+    #[inline]
+    fn ascii_run(&mut self, from: usize, to: usize) {
+        if self.valid >= from && to > self.valid {
+            self.valid = to;
+        }
+    }
+
     /// [`refill`](Self::refill) for the last, partial block of the input.
     #[inline(never)]
     fn refill_tail(&mut self, bytes: &[u8], pos: usize) -> Option<usize> {
         let rest = bytes.get(pos..).unwrap_or_default();
         if rest.len() >= 8 {
+            // Zero padding is neither a terminator nor non-ASCII.
             let mut block = [0u8; 64];
             block[..rest.len()].copy_from_slice(rest);
-            let mask = eol_mask(&block);
+            let (mask, ascii) = scan_block(&block);
+            if ascii {
+                self.ascii_run(pos, bytes.len());
+            }
             if mask == 0 {
                 self.scan = bytes.len();
                 return None;
@@ -137,64 +157,146 @@ impl Cursor {
     }
 }
 
-/// Bit `i` set when `block[i]` is CR or LF.
+/// How many 64-byte blocks `refill` masks before handing a long line to
+/// memchr.
+const PRESCAN_BLOCKS: usize = 2;
+
+/// Bit `i` of the mask set when `block[i]` is CR or LF; and whether the
+/// whole block is ASCII.
 #[inline]
-fn eol_mask(block: &[u8; 64]) -> u64 {
+fn scan_block(block: &[u8; 64]) -> (u64, bool) {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         // SAFETY: the function only needs SSE2, which this cfg guarantees is
         // enabled for the whole build (it is part of the x86_64 baseline).
         #[allow(unsafe_code)]
         unsafe {
-            eol_mask_sse2(block)
+            scan_block_sse2(block)
         }
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     {
-        eol_mask_scalar(block)
+        scan_block_scalar(block)
     }
 }
 
-/// The portable definition of [`eol_mask`], and its reference in tests.
+/// The portable definition of [`scan_block`], and its reference in tests.
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2", not(test)), allow(dead_code))]
-fn eol_mask_scalar(block: &[u8; 64]) -> u64 {
-    block.iter().enumerate().fold(0, |m, (i, &b)| m | (u64::from(b == b'\n' || b == b'\r') << i))
+fn scan_block_scalar(block: &[u8; 64]) -> (u64, bool) {
+    let mask = block.iter().enumerate().fold(0, |m, (i, &b)| m | (u64::from(b == b'\n' || b == b'\r') << i));
+    (mask, block.is_ascii())
 }
 
-/// [`eol_mask`] with SSE2: four 16-byte compares against CR and LF. Safe
-/// code throughout (no pointer loads): the compiler turns the byte-wise
+/// Loads 16 bytes. Safe code: the compiler turns the byte-wise
 /// `_mm_set_epi8` into one unaligned load.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
-fn eol_mask_sse2(block: &[u8; 64]) -> u64 {
-    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi8, _mm_set1_epi8};
+#[inline]
+fn load16(b: &[u8; 16]) -> core::arch::x86_64::__m128i {
+    use core::arch::x86_64::_mm_set_epi8;
+    _mm_set_epi8(
+        b[15] as i8,
+        b[14] as i8,
+        b[13] as i8,
+        b[12] as i8,
+        b[11] as i8,
+        b[10] as i8,
+        b[9] as i8,
+        b[8] as i8,
+        b[7] as i8,
+        b[6] as i8,
+        b[5] as i8,
+        b[4] as i8,
+        b[3] as i8,
+        b[2] as i8,
+        b[1] as i8,
+        b[0] as i8,
+    )
+}
+
+/// [`scan_block`] with SSE2: four 16-byte compares against CR and LF, and
+/// the high bits of every byte for the ASCII test.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn scan_block_sse2(block: &[u8; 64]) -> (u64, bool) {
+    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
     let lf = _mm_set1_epi8(b'\n' as i8);
     let cr = _mm_set1_epi8(b'\r' as i8);
     let mut out = 0u64;
+    let mut high = 0i32;
     for (k, b) in block.chunks_exact(16).enumerate() {
-        let v = _mm_set_epi8(
-            b[15] as i8,
-            b[14] as i8,
-            b[13] as i8,
-            b[12] as i8,
-            b[11] as i8,
-            b[10] as i8,
-            b[9] as i8,
-            b[8] as i8,
-            b[7] as i8,
-            b[6] as i8,
-            b[5] as i8,
-            b[4] as i8,
-            b[3] as i8,
-            b[2] as i8,
-            b[1] as i8,
-            b[0] as i8,
-        );
+        let v = load16(b.try_into().expect("16-byte chunks"));
         let hits = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
         // movemask yields 16 bits in an i32; the cast keeps exactly those.
         out |= u64::from(_mm_movemask_epi8(hits) as u16) << (16 * k);
+        high |= _mm_movemask_epi8(v);
     }
-    out
+    (out, high == 0)
+}
+
+/// The first CR or LF in `hay`, and how many leading bytes of `hay` are
+/// known to be ASCII (a lower bound, possibly 0).
+#[inline]
+fn scan_long(hay: &[u8]) -> (Option<usize>, usize) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just detected at run time.
+            #[allow(unsafe_code)]
+            return unsafe { scan_long_avx2(hay) };
+        }
+    }
+    (memchr::memchr2(b'\n', b'\r', hay), 0)
+}
+
+/// The portable definition of [`scan_long`], the reference in tests.
+#[cfg(test)]
+fn scan_long_scalar(hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == b'\n' || b == b'\r')
+}
+
+/// Loads 32 bytes (two safe 16-byte loads, joined).
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load32(b: &[u8]) -> core::arch::x86_64::__m256i {
+    let lo = load16(b[..16].try_into().expect("16 bytes"));
+    let hi = load16(b[16..32].try_into().expect("16 bytes"));
+    core::arch::x86_64::_mm256_set_m128i(hi, lo)
+}
+
+/// [`scan_long`] with AVX2: 64 bytes a step, the terminator search and the
+/// ASCII test in one pass over the bytes.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
+    use core::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8};
+    let lf = _mm256_set1_epi8(b'\n' as i8);
+    let cr = _mm256_set1_epi8(b'\r' as i8);
+    let mut ascii = 0;
+    let mut all_ascii = true;
+    let mut chunks = hay.chunks_exact(64);
+    for (i, c) in chunks.by_ref().enumerate() {
+        let a = load32(&c[..32]);
+        let b = load32(&c[32..]);
+        let ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
+        let eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
+        if all_ascii {
+            if _mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0 {
+                ascii = (i + 1) * 64;
+            } else {
+                all_ascii = false;
+            }
+        }
+        if _mm256_movemask_epi8(_mm256_or_si256(ea, eb)) != 0 {
+            let mask =
+                u64::from(_mm256_movemask_epi8(ea) as u32) | u64::from(_mm256_movemask_epi8(eb) as u32) << 32;
+            return (Some(i * 64 + mask.trailing_zeros() as usize), ascii);
+        }
+    }
+    let done = hay.len() - chunks.remainder().len();
+    let found = chunks.remainder().iter().position(|&b| b == b'\n' || b == b'\r').map(|p| done + p);
+    (found, ascii)
 }
 
 #[cfg(test)]
@@ -203,7 +305,7 @@ mod tests {
     use alloc::vec::Vec;
 
     #[test]
-    fn eol_mask_matches_the_scalar_definition() {
+    fn simd_scans_match_the_scalar_definitions() {
         let mut block = [b'a'; 64];
         for seed in 0u64..2000 {
             let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -213,7 +315,14 @@ mod tests {
                 x ^= x << 17;
                 *b = [b'\n', b'\r', b'a', 0, 0x8a, 0x8d, b':', 0xff][(x % 8) as usize];
             }
-            assert_eq!(eol_mask(&block), eol_mask_scalar(&block));
+            assert_eq!(scan_block(&block), scan_block_scalar(&block));
+            // Every start and length through the long scanner too.
+            for start in [0, 1, 7, 31, 63] {
+                let hay = &block[start..];
+                assert_eq!(scan_long(hay).0, scan_long_scalar(hay));
+                let ascii = scan_long(hay).1;
+                assert!(hay[..ascii].is_ascii());
+            }
         }
     }
 

@@ -80,16 +80,35 @@ fn chunks(input: &[u8], mut cuts: Vec<usize>) -> Vec<&[u8]> {
 
 type Events = Vec<(String, String, String)>;
 
-fn run_incremental(pieces: &[&[u8]], zero_copy: bool) -> (Events, String, Option<u64>) {
-    let mut d = Decoder::new();
-    let mut events = Vec::new();
-    let mut drain = |d: &mut Decoder| {
+/// How the test feeds and drains: `feed` or `feed_bytes`, owned or lent events.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    zero_copy: bool,
+    lend: bool,
+}
+
+fn mode() -> impl Strategy<Value = Mode> {
+    (any::<bool>(), any::<bool>()).prop_map(|(zero_copy, lend)| Mode { zero_copy, lend })
+}
+
+fn drain(d: &mut Decoder, lend: bool, events: &mut Events) {
+    if lend {
+        while let Some(ev) = d.poll_event_ref().expect("no limit is reached") {
+            events.push((ev.event_type.to_owned(), ev.data.to_owned(), ev.last_event_id.to_owned()));
+        }
+    } else {
         while let Some(ev) = d.poll_event().expect("no limit is reached") {
             events.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
         }
-    };
+    }
+}
+
+fn run_incremental(pieces: &[&[u8]], mode: Mode) -> (Events, String, Option<u64>) {
+    let mut d = Decoder::new();
+    let mut events = Vec::new();
+    let mut drain = |d: &mut Decoder| drain(d, mode.lend, &mut events);
     for p in pieces {
-        if zero_copy {
+        if mode.zero_copy {
             d.feed_bytes(Bytes::copy_from_slice(p));
         } else {
             d.feed(p);
@@ -106,9 +125,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn agrees_with_the_naive_decoder((input, cuts) in stream_and_cuts(), zero_copy in any::<bool>()) {
+    fn agrees_with_the_naive_decoder((input, cuts) in stream_and_cuts(), mode in mode()) {
         let want = naive::decode(&input);
-        let (events, last_id, rt) = run_incremental(&chunks(&input, cuts), zero_copy);
+        let (events, last_id, rt) = run_incremental(&chunks(&input, cuts), mode);
         prop_assert_eq!(&events, &want.events);
         prop_assert_eq!(&last_id, &want.last_event_id);
         prop_assert_eq!(rt, want.reconnection_time_ms);
@@ -116,14 +135,15 @@ proptest! {
 
     #[test]
     fn byte_by_byte_equals_whole(input in stream()) {
-        let whole = run_incremental(&[&input], false);
+        let whole = run_incremental(&[&input], Mode { zero_copy: false, lend: false });
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        prop_assert_eq!(run_incremental(&bytes, false), whole.clone());
-        prop_assert_eq!(run_incremental(&bytes, true), whole);
+        for (zero_copy, lend) in [(false, false), (true, false), (false, true), (true, true)] {
+            prop_assert_eq!(run_incremental(&bytes, Mode { zero_copy, lend }), whole.clone());
+        }
     }
 
     #[test]
-    fn feeding_without_draining_equals_draining(input in stream(), cuts in prop::collection::vec(0usize..400, 0..8), zero_copy in any::<bool>()) {
+    fn feeding_without_draining_equals_draining(input in stream(), cuts in prop::collection::vec(0usize..400, 0..8), zero_copy in any::<bool>(), lend in any::<bool>()) {
         // Callers may feed several times before polling; the result must not
         // depend on it.
         let cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
@@ -134,9 +154,7 @@ proptest! {
         }
         d.finish();
         let mut events = Vec::new();
-        while let Some(ev) = d.poll_event().unwrap() {
-            events.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
-        }
+        drain(&mut d, lend, &mut events);
         prop_assert_eq!(events, naive::decode(&input).events);
     }
 
@@ -164,6 +182,35 @@ proptest! {
             // Lines of an undispatched block are kept (up to 64 KiB, then
             // compacted) plus the unterminated line.
             prop_assert!(d.buffered_len() <= 64 * 1024 + 2 * max + p.len() + 3);
+        }
+    }
+}
+
+/// Blocks long enough to be compacted (64 KiB of comments and unknown fields
+/// between their fields), in chunks of many sizes, through every mode.
+#[test]
+fn long_blocks_are_compacted_without_changing_events() {
+    let mut input = Vec::new();
+    for i in 0..3 {
+        input.extend_from_slice(format!("event: t{i}\nid: {i}\ndata: first {i}\n").as_bytes());
+        for k in 0..3000 {
+            input.extend_from_slice(format!(": comment {k} padding padding\nunknown: {k}\n").as_bytes());
+            if k == 1500 {
+                input.extend_from_slice(format!("data: second {i}\r\nevent: late{i}\r").as_bytes());
+            }
+        }
+        input.extend_from_slice(b"\n");
+    }
+    input.extend_from_slice("data: \u{e9}t\u{e9}\nid: x".as_bytes());
+    input.extend_from_slice(b"\xff\n\n");
+    let want = naive::decode(&input);
+    assert_eq!(want.events.len(), 4);
+    for chunk in [1, 7, 100, 4096, 16384, 70_000, input.len()] {
+        let pieces: Vec<&[u8]> = input.chunks(chunk).collect();
+        for (zero_copy, lend) in [(false, false), (true, false), (false, true), (true, true)] {
+            let got = run_incremental(&pieces, Mode { zero_copy, lend });
+            assert_eq!(got.0, want.events, "chunk {chunk}, zero_copy {zero_copy}, lend {lend}");
+            assert_eq!(got.1, want.last_event_id);
         }
     }
 }

@@ -218,6 +218,7 @@ impl<'a> Event<'a> {
     /// # Errors
     ///
     /// The same as [`encode`](Self::encode).
+    #[inline]
     pub fn validate(&self) -> Result<(), EncodeError> {
         if let Some(t) = &self.event_type
             && let Some(index) = find_line_break(t.as_bytes())
@@ -244,6 +245,36 @@ impl<'a> Event<'a> {
     /// or [`EncodeError::NulInId`]; `buf` is then left unchanged.
     #[inline]
     pub fn encode<B: FrameBuf>(&self, buf: &mut B) -> Result<(), EncodeError> {
+        // One pass over each field decides between the common case (nothing
+        // to split, refuse or add) and the exact, slower general path.
+        let ty = self.event_type.as_deref().unwrap_or("").as_bytes();
+        let id = self.id.as_deref().unwrap_or("").as_bytes();
+        let data = self.data.as_deref().unwrap_or("").as_bytes();
+        let special = has_special(ty, false) | has_special(id, true) | has_special(data, false);
+        if special || self.retry.is_some() || data.is_empty() || (self.id.is_some() && id.is_empty()) {
+            return self.encode_general(buf);
+        }
+        buf.reserve_bytes(ty.len() + id.len() + data.len() + 24);
+        if !ty.is_empty() {
+            buf.put(b"event: ");
+            buf.put(ty);
+            buf.put(b"\n");
+        }
+        if !id.is_empty() {
+            buf.put(b"id: ");
+            buf.put(id);
+            buf.put(b"\n");
+        }
+        buf.put(b"data: ");
+        buf.put(data);
+        buf.put(b"\n\n");
+        Ok(())
+    }
+
+    /// [`encode`](Self::encode) for every shape of event: line breaks in
+    /// data, empty data or id, `retry`, and the errors.
+    #[inline(never)]
+    fn encode_general<B: FrameBuf>(&self, buf: &mut B) -> Result<(), EncodeError> {
         self.validate()?;
         buf.reserve_bytes(self.size_hint());
         self.write_fields(buf);
@@ -278,7 +309,11 @@ impl<'a> Event<'a> {
         value: &T,
         buf: &mut B,
     ) -> Result<(), EncodeError> {
-        self.validate()?;
+        let ty = self.event_type.as_deref().unwrap_or("");
+        let id = self.id.as_deref();
+        if has_special(ty.as_bytes(), false) || id.is_some_and(|id| has_special(id.as_bytes(), true)) {
+            return self.validate();
+        }
         let start = buf.written().len();
         self.write_fields(buf);
         buf.put(b"data: ");
@@ -291,7 +326,7 @@ impl<'a> Event<'a> {
         // emits no whitespace, but a hand-written `Serialize` (a `RawValue`,
         // say) can carry raw line breaks. Those must become separate `data:`
         // lines or they would end the field early.
-        if memchr::memchr2(b'\r', b'\n', &buf.written()[json_start..]).is_some() {
+        if has_special(&buf.written()[json_start..], false) {
             let json = buf.written()[json_start..].to_vec();
             buf.truncate_to(json_start - b"data: ".len());
             // serde_json writes UTF-8 only.
@@ -323,7 +358,7 @@ impl<'a> Event<'a> {
     }
 
     /// Writes the `event`, `id` and `retry` lines (validated by the caller).
-    #[inline]
+    #[inline(always)]
     fn write_fields<B: FrameBuf>(&self, buf: &mut B) {
         if let Some(t) = &self.event_type
             && !t.is_empty()
@@ -392,7 +427,7 @@ fn write_data<B: FrameBuf>(buf: &mut B, data: &str) {
 fn for_each_line(text: &str, mut f: impl FnMut(&str)) {
     let bytes = text.as_bytes();
     let mut start = 0;
-    while let Some(off) = memchr::memchr2(b'\r', b'\n', &bytes[start..]) {
+    while let Some(off) = find_line_break(&bytes[start..]) {
         let end = start + off;
         f(&text[start..end]);
         start = end + 1;
@@ -403,20 +438,83 @@ fn for_each_line(text: &str, mut f: impl FnMut(&str)) {
     f(&text[start..]);
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is zero. The lowest set bit is
+/// exact (bits above a zero byte may be false positives, from the borrow).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(LO) & !w & HI
+}
+
+/// Whether `bytes` holds CR or LF (or NUL when `nul`): the fast yes/no of
+/// [`find_special`]. Short inputs are read as whole words (the last one
+/// overlapping), with no per-byte loop and no early exit.
+#[inline(always)]
+fn has_special(bytes: &[u8], nul: bool) -> bool {
+    #[inline(always)]
+    fn hits(w: u64, nul: bool) -> u64 {
+        let h = zero_bytes(w ^ (LO * u64::from(b'\n'))) | zero_bytes(w ^ (LO * u64::from(b'\r')));
+        if nul { h | zero_bytes(w) } else { h }
+    }
+    let n = bytes.len();
+    if n > 96 {
+        return find_special(bytes, nul).is_some();
+    }
+    if n >= 8 {
+        let mut acc = 0;
+        for word in bytes.chunks_exact(8) {
+            acc |= hits(u64::from_le_bytes(word.try_into().expect("8-byte chunks")), nul);
+        }
+        let last = u64::from_le_bytes(bytes[n - 8..].try_into().expect("8 bytes"));
+        return (acc | hits(last, nul)) != 0;
+    }
+    if n >= 4 {
+        // Two overlapping 4-byte reads, as one word with a harmless pad.
+        let lo = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+        let hi = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
+        return hits(u64::from(lo) | u64::from(hi) << 32, nul) != 0;
+    }
+    bytes.iter().any(|&b| b == b'\n' || b == b'\r' || (nul && b == 0))
+}
+
+/// Position of the first CR or LF (and NUL when `nul`). Fields and typical
+/// data are short, so eight bytes a step in a plain register beats a SIMD
+/// search with its set-up cost; long data goes to memchr.
+#[inline(always)]
+fn find_special(bytes: &[u8], nul: bool) -> Option<usize> {
+    if bytes.len() > 96 {
+        return if nul {
+            memchr::memchr3(b'\r', b'\n', 0, bytes)
+        } else {
+            memchr::memchr2(b'\r', b'\n', bytes)
+        };
+    }
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let w = u64::from_le_bytes(word.try_into().expect("8-byte chunks"));
+        let mut hits = zero_bytes(w ^ (LO * u64::from(b'\n'))) | zero_bytes(w ^ (LO * u64::from(b'\r')));
+        if nul {
+            hits |= zero_bytes(w);
+        }
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&b| b == b'\n' || b == b'\r' || (nul && b == 0)).map(|p| at + p)
+}
+
 #[inline]
 fn find_line_break(bytes: &[u8]) -> Option<usize> {
-    if bytes.len() < 16 {
-        return bytes.iter().position(|&b| b == b'\r' || b == b'\n');
-    }
-    memchr::memchr2(b'\r', b'\n', bytes)
+    find_special(bytes, false)
 }
 
 #[inline]
 fn find_line_break_or_nul(bytes: &[u8]) -> Option<usize> {
-    if bytes.len() < 16 {
-        return bytes.iter().position(|&b| b == b'\r' || b == b'\n' || b == 0);
-    }
-    memchr::memchr3(b'\r', b'\n', 0, bytes)
+    find_special(bytes, true)
 }
 
 /// Formats `n` in decimal into the end of `buf`.
@@ -495,6 +593,30 @@ mod tests {
         let mut out = Vec::new();
         encode_comment("a\r\nb\n", &mut out);
         assert_eq!(out, b": a\n: b\n:\n");
+    }
+
+    #[test]
+    fn special_byte_search_matches_a_plain_scan() {
+        let alphabet = [b'a', b'\n', b'\r', 0, 0x80, 0xff, 0x0b, 0x0e, 0x01];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for len in 0..200 {
+            for _ in 0..20 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly plain bytes, so matches land anywhere.
+                        if x % 16 == 0 { alphabet[(x >> 8) as usize % alphabet.len()] } else { b'q' }
+                    })
+                    .collect();
+                for nul in [false, true] {
+                    let want = bytes.iter().position(|&b| b == b'\n' || b == b'\r' || (nul && b == 0));
+                    assert_eq!(find_special(&bytes, nul), want, "{bytes:?} nul={nul}");
+                    assert_eq!(has_special(&bytes, nul), want.is_some(), "{bytes:?} nul={nul}");
+                }
+            }
+        }
     }
 
     #[test]

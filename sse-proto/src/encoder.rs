@@ -607,7 +607,7 @@ mod tests {
                         x ^= x >> 7;
                         x ^= x << 17;
                         // Mostly plain bytes, so matches land anywhere.
-                        if x % 16 == 0 { alphabet[(x >> 8) as usize % alphabet.len()] } else { b'q' }
+                        if x.is_multiple_of(16) { alphabet[(x >> 8) as usize % alphabet.len()] } else { b'q' }
                     })
                     .collect();
                 for nul in [false, true] {

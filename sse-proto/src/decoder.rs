@@ -199,6 +199,17 @@ struct Fields {
     id: Option<Val>,
 }
 
+/// A `data` line being continued across chunks (see [`start_fragment`]).
+#[derive(Debug, Clone, Copy)]
+struct Fragment {
+    /// Where this line's value starts in `data_buf`.
+    start: usize,
+    /// Bytes of the line so far, for the line limit.
+    line_len: usize,
+    /// Whether the block had no data before this line.
+    first: bool,
+}
+
 /// A block longer than this (comments, unknown fields) is compacted: its
 /// values are copied out and its lines dropped, so the decoder's memory does
 /// not grow with lines it ignores.
@@ -235,6 +246,9 @@ struct State {
     error: Option<DecodeError>,
     /// The fields of the event the last dispatch produced.
     ready: Fields,
+    /// A `data` line that began in an earlier chunk and goes on into
+    /// `data_buf`: where its value starts there, and the line's length so far.
+    frag: Option<Fragment>,
     /// An error found while feeding (an unterminated line past the limit),
     /// reported once the complete lines before it are decoded.
     overflow: Option<DecodeError>,
@@ -295,6 +309,9 @@ pub struct Decoder {
     /// up to date by the feeds so an over-long line is refused before it is
     /// buffered.
     tail_len: usize,
+    /// Whether `tail_len` is up to date (it is only kept while more than a
+    /// line's worth of input is buffered).
+    tail_known: bool,
     /// An event lent by `poll_event_ref` whose block is still at the front
     /// of this input, to be consumed by the next call.
     pending: Option<(Input, usize)>,
@@ -358,6 +375,7 @@ impl Decoder {
             ext: Bytes::new(),
             ext_cur: Cursor::default(),
             tail_len: 0,
+            tail_known: false,
             pending: None,
             st: State {
                 config,
@@ -375,6 +393,7 @@ impl Decoder {
                 reconnection_time: None,
                 error: None,
                 ready: Fields { total: 0, data: Data::Empty, event_type: None, id: None },
+                frag: None,
                 overflow: None,
             },
         }
@@ -424,19 +443,18 @@ impl Decoder {
     #[inline]
     pub fn feed(&mut self, bytes: &[u8]) {
         self.settle();
-        // Fast path for the few bytes a slow connection delivers at a time.
-        if bytes.len() <= 4 && self.ext.is_empty() && self.st.accepts_input() {
-            let mut tail = self.tail_len;
+        // Fast path for the few bytes a slow connection delivers at a time,
+        // while less than a line's worth is buffered.
+        if bytes.len() <= 4
+            && self.ext.is_empty()
+            && self.st.accepts_input()
+            && self.buf.len() + bytes.len() <= self.st.config.max_line_len
+        {
+            self.tail_known = false;
             for &b in bytes {
-                tail = if b == b'\n' || b == b'\r' { 0 } else { tail + 1 };
+                self.buf.put_u8(b);
             }
-            if tail <= self.st.config.max_line_len {
-                self.tail_len = tail;
-                for &b in bytes {
-                    self.buf.put_u8(b);
-                }
-                return;
-            }
+            return;
         }
         self.feed_slow(bytes)
     }
@@ -495,6 +513,16 @@ impl Decoder {
             return None;
         }
         let max = self.st.config.max_line_len;
+        // While less than a line's worth is buffered, no line can be too
+        // long: skip the bookkeeping (a backward search over every chunk).
+        if self.buf.len() + self.ext.len() + bytes.len() <= max {
+            self.tail_known = false;
+            return Some(bytes.len());
+        }
+        if !self.tail_known {
+            self.tail_len = self.buffered_tail(max);
+            self.tail_known = true;
+        }
         let last_eol = if bytes.len() < 8 {
             bytes.iter().rposition(|&b| b == b'\n' || b == b'\r')
         } else {
@@ -522,6 +550,24 @@ impl Decoder {
             }
         }
         Some(bytes.len())
+    }
+
+    /// Length of the unterminated line at the end of what is buffered,
+    /// searching back at most `limit + 1` bytes (all that matters is whether
+    /// it exceeds `limit`).
+    fn buffered_tail(&self, limit: usize) -> usize {
+        let mut tail = 0;
+        for part in [&self.ext[..], &self.buf[..]] {
+            let window = &part[part.len().saturating_sub(limit + 1 - tail.min(limit + 1))..];
+            if let Some(p) = memchr::memrchr2(b'\n', b'\r', window) {
+                return tail + window.len() - p - 1;
+            }
+            tail += window.len();
+            if window.len() < part.len() || tail > limit {
+                return tail;
+            }
+        }
+        tail
     }
 
     /// Marks the end of the stream. Events already complete are still
@@ -561,6 +607,7 @@ impl Decoder {
         self.ext = Bytes::new();
         self.ext_cur = Cursor::default();
         self.tail_len = 0;
+        self.tail_known = false;
     }
 
     /// Parses buffered input and returns the next dispatched event.
@@ -696,6 +743,21 @@ impl Decoder {
             return None;
         }
         loop {
+            // A `data` line that began in an earlier chunk is continued
+            // straight into the data buffer.
+            if self.st.frag.is_some() {
+                let done = if self.buf.is_empty() {
+                    continue_fragment(&mut self.ext, &mut self.ext_cur, &mut self.st)
+                } else {
+                    continue_fragment(&mut self.buf, &mut self.buf_cur, &mut self.st)
+                };
+                if !done {
+                    if self.st.error.is_none() && self.buf.is_empty() && self.ext.is_empty() {
+                        self.need_more();
+                    }
+                    return None;
+                }
+            }
             // Lines wholly inside `buf` first.
             if parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st) {
                 return Some(Input::Buf);
@@ -741,8 +803,12 @@ impl Decoder {
             }
             // The chunk ends inside a block: copy the block's values out and
             // carry only the unterminated line (the chunk itself is not kept).
+            // A `data` line goes on in the data buffer rather than being
+            // carried, so its bytes are copied once, not twice.
             compact(&mut self.ext, &mut self.ext_cur, &mut self.st);
-            self.ext_into_buf();
+            if !start_fragment(&mut self.ext, &mut self.ext_cur, &mut self.st) {
+                self.ext_into_buf();
+            }
             self.need_more();
             return None;
         }
@@ -775,7 +841,9 @@ impl Decoder {
     /// finished, reports a deferred overflow, or asks for more bytes.
     fn need_more(&mut self) {
         if let Some(err) = self.st.overflow.take() {
+            // The stream is over: give the memory back, not just the bytes.
             self.clear_input();
+            self.buf = BytesMut::new();
             self.st.fail(err);
             return;
         }
@@ -810,6 +878,7 @@ impl State {
     /// Forgets the block being built (the caller drops its bytes); its `id`
     /// never reaches the last event ID.
     fn discard_block(&mut self) {
+        self.frag = None;
         self.pos = 0;
         self.data = Data::Empty;
         self.event_type = None;
@@ -1065,6 +1134,99 @@ fn compact<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) {
     src.skip(st.pos);
     cur.consumed(st.pos);
     st.pos = 0;
+}
+
+/// At the end of a chunk, after [`compact`]: if the unterminated line left in
+/// `src` is a `data` line, moves its value into the data buffer and returns
+/// true; the line then continues in [`continue_fragment`]. Otherwise leaves
+/// the line to be carried.
+fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
+    let line = src.bytes();
+    // The prefix must be whole, including the byte after the colon (is it
+    // the one optional space?).
+    let value_start = match line {
+        [b'd', b'a', b't', b'a', b':', b' ', ..] => 6,
+        [b'd', b'a', b't', b'a', b':', _, ..] => 5,
+        _ => return false,
+    };
+    let value = &line[value_start..];
+    let first = match st.data {
+        Data::Empty => {
+            if !st.check_data_len(value.len()) {
+                return true;
+            }
+            st.data_buf.clear();
+            true
+        }
+        Data::One(Val::Owned(_)) | Data::Many => {
+            if !st.check_data_len(st.data_buf.len() + 1 + value.len()) {
+                return true;
+            }
+            st.data_buf.extend_from_slice(b"\n");
+            false
+        }
+        // `compact` left no data in the block.
+        Data::One(Val::Block(_)) => return false,
+    };
+    let start = st.data_buf.len();
+    st.data_buf.extend_from_slice(value);
+    st.frag = Some(Fragment { start, line_len: line.len(), first });
+    let n = line.len();
+    src.skip(n);
+    cur.consumed(n);
+    true
+}
+
+/// Continues a `data` line begun by [`start_fragment`] with the bytes at the
+/// front of `src`. Returns true when the line ended (the data buffer then
+/// holds it, validated), false when `src` ran out first or a limit was hit.
+fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
+    let Some(mut frag) = st.frag else { return true };
+    let bytes = src.bytes();
+    let (piece, end) = match find_eol(bytes) {
+        Some(e) => (&bytes[..e], Some(e)),
+        None => (bytes, None),
+    };
+    frag.line_len += piece.len();
+    if frag.line_len > st.config.max_line_len {
+        st.fail(DecodeError::LineTooLong { len: frag.line_len, max: st.config.max_line_len });
+        return false;
+    }
+    if !st.check_data_len(st.data_buf.len() + piece.len()) {
+        return false;
+    }
+    st.data_buf.extend_from_slice(piece);
+    let Some(e) = end else {
+        let n = bytes.len();
+        src.skip(n);
+        cur.consumed(n);
+        st.frag = Some(frag);
+        return false;
+    };
+    // The line ended: its terminator, and the LF of a CRLF if it is here.
+    let mut next = e + 1;
+    if bytes[e] == b'\r' {
+        match bytes.get(next) {
+            Some(b'\n') => next += 1,
+            Some(_) => {}
+            None => st.skip_lf = true,
+        }
+    }
+    src.skip(next);
+    cur.consumed(next);
+    st.frag = None;
+    // The value arrived in pieces that may split characters: validate it
+    // whole now, replacing invalid sequences as the spec's decoder would.
+    if simdutf8::basic::from_utf8(&st.data_buf[frag.start..]).is_err() {
+        let text = String::from_utf8_lossy(&st.data_buf[frag.start..]).into_owned();
+        st.data_buf.truncate(frag.start);
+        st.data_buf.extend_from_slice(text.as_bytes());
+        if !st.check_data_len(st.data_buf.len()) {
+            return false;
+        }
+    }
+    st.data = if frag.first { Data::One(Val::Owned(Span::new(0, st.data_buf.len()))) } else { Data::Many };
+    true
 }
 
 /// `feed_bytes` chunks shorter than this are copied: keeping them would cost

@@ -77,12 +77,16 @@ extern crate std;
 mod decoder;
 mod encoder;
 mod event;
+mod http;
 mod scan;
 mod str;
 
 pub use decoder::{DecodeError, Decoder, DecoderConfig, EventRef};
 pub use encoder::{EncodeError, Event, FrameBuf, encode_comment};
 pub use event::MessageEvent;
+pub use http::{
+    BodyDecoder, BodyFraming, ChunkedDecoder, HttpError, LAST_CHUNK, ResponseHead, encode_chunk, mime_essence,
+};
 pub use str::Str;
 
 /// Re-export of the `bytes` crate, whose types appear in this API.

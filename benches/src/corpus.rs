@@ -1,0 +1,330 @@
+//! Deterministic `text/event-stream` corpora with known event counts.
+//!
+//! Every generator writes blocks until the corpus reaches the requested
+//! length, and records after each block how many events (and data bytes) the
+//! stream has dispatched so far, so [`Corpus::prefix`] can cut at a block
+//! boundary and still know the exact expected result.
+
+use bytes::Bytes;
+
+use crate::{Tally, XorShift64};
+
+/// The corpus length the benchmarks use: 2 MiB.
+pub const DEFAULT_LEN: usize = 2 << 20;
+
+/// A generated event stream and what a conforming decoder must get from it.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// Short name, used as the criterion group name.
+    pub name: &'static str,
+    /// The whole stream.
+    pub bytes: Bytes,
+    /// Events (and their total data length) a conforming decoder dispatches.
+    pub expected: Tally,
+    /// `(end offset, tally so far)` after each block.
+    boundaries: Vec<(usize, Tally)>,
+}
+
+impl Corpus {
+    /// The stream and its expected event count.
+    pub fn parts(&self) -> (Bytes, usize) {
+        (self.bytes.clone(), self.expected.events)
+    }
+
+    /// Expected number of events.
+    pub fn events(&self) -> usize {
+        self.expected.events
+    }
+
+    /// The longest prefix of at most `max_len` bytes that ends at a block
+    /// boundary, with its own expected result.
+    pub fn prefix(&self, max_len: usize) -> Corpus {
+        let idx = self.boundaries.partition_point(|&(end, _)| end <= max_len);
+        let (end, expected) = if idx == 0 { (0, Tally::default()) } else { self.boundaries[idx - 1] };
+        Corpus {
+            name: self.name,
+            bytes: self.bytes.slice(..end),
+            expected,
+            boundaries: self.boundaries[..idx].to_vec(),
+        }
+    }
+}
+
+/// One line of a block.
+enum Line<'a> {
+    /// `name: value` (one space after the colon).
+    Field(&'a str, &'a str),
+    /// `name:value` (no space; `value` must not start with a space).
+    Tight(&'a str, &'a str),
+    /// `:text`
+    Comment(&'a str),
+}
+
+struct Builder {
+    name: &'static str,
+    buf: Vec<u8>,
+    tally: Tally,
+    boundaries: Vec<(usize, Tally)>,
+}
+
+impl Builder {
+    fn new(name: &'static str, target_len: usize) -> Self {
+        Builder {
+            name,
+            buf: Vec::with_capacity(target_len + 8192),
+            tally: Tally::default(),
+            boundaries: Vec::new(),
+        }
+    }
+
+    /// Writes one block (its lines and the blank line that ends it), each
+    /// line terminated by `eol`.
+    fn block(&mut self, lines: &[Line<'_>], eol: &str) {
+        let mut data_lines = 0usize;
+        let mut data_len = 0usize;
+        for line in lines {
+            match *line {
+                Line::Field(name, value) | Line::Tight(name, value) => {
+                    self.buf.extend_from_slice(name.as_bytes());
+                    self.buf.push(b':');
+                    if matches!(line, Line::Field(..)) {
+                        self.buf.push(b' ');
+                    } else {
+                        debug_assert!(!value.starts_with(' '));
+                    }
+                    self.buf.extend_from_slice(value.as_bytes());
+                    if name == "data" {
+                        data_lines += 1;
+                        data_len += value.len();
+                    }
+                }
+                Line::Comment(text) => {
+                    self.buf.push(b':');
+                    self.buf.extend_from_slice(text.as_bytes());
+                }
+            }
+            debug_assert!(!matches!(line, Line::Field(_, v) | Line::Tight(_, v) if v.contains(['\r', '\n'])));
+            self.buf.extend_from_slice(eol.as_bytes());
+        }
+        self.buf.extend_from_slice(eol.as_bytes());
+        if data_lines > 0 {
+            // Data lines are joined with LF.
+            self.tally.add(data_len + data_lines - 1);
+        }
+        self.boundaries.push((self.buf.len(), self.tally));
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn build(self) -> Corpus {
+        Corpus {
+            name: self.name,
+            bytes: Bytes::from(self.buf),
+            expected: self.tally,
+            boundaries: self.boundaries,
+        }
+    }
+}
+
+fn alnum(rng: &mut XorShift64, len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-";
+    (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())] as char).collect()
+}
+
+/// (a) Many small events: `event: tick\nid: <n>\ndata: {"seq":<n>,"ok":true}\n\n`.
+pub fn small_events(target_len: usize) -> Corpus {
+    let mut b = Builder::new("small", target_len);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = n.to_string();
+        let data = format!(r#"{{"seq":{n},"ok":true}}"#);
+        b.block(&[Line::Field("event", "tick"), Line::Field("id", &id), Line::Field("data", &data)], "\n");
+        n += 1;
+    }
+    b.build()
+}
+
+/// (b) ~4 KiB JSON events: one JSON document split over four `data:` lines
+/// of ~1 KiB each.
+pub fn large_json_events(target_len: usize) -> Corpus {
+    let mut b = Builder::new("json4k", target_len);
+    let mut rng = XorShift64::new(0x4A53_4F4E);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = n.to_string();
+        let l1 = format!(r#"{{"seq":{n},"rows":[{{"k":"{}"}},"#, alnum(&mut rng, 990));
+        let l2 = format!(r#"{{"k":"{}"}},"#, alnum(&mut rng, 1000));
+        let l3 = format!(r#"{{"k":"{}"}},"#, alnum(&mut rng, 1000));
+        let l4 = format!(r#"{{"k":"{}"}}]}}"#, alnum(&mut rng, 1000));
+        b.block(
+            &[
+                Line::Field("event", "snapshot"),
+                Line::Field("id", &id),
+                Line::Field("data", &l1),
+                Line::Field("data", &l2),
+                Line::Field("data", &l3),
+                Line::Field("data", &l4),
+            ],
+            "\n",
+        );
+        n += 1;
+    }
+    b.build()
+}
+
+/// (c) An LLM token stream: `data: {"choices":[{"delta":{"content":"<word>"}}]}`
+/// events, most without `event:`/`id:` (every 8th has an `id:`, every 64th is
+/// an `event: usage` event), some multi-byte UTF-8 words, ending with
+/// `data: [DONE]`.
+pub fn llm_tokens(target_len: usize) -> Corpus {
+    const WORDS: &[&str] = &[
+        " the",
+        " model",
+        " streams",
+        " tokens",
+        ",",
+        ".",
+        " and",
+        " a",
+        " response",
+        " naïve",
+        " café",
+        " 日本語",
+        " 🦀",
+        "\\n",
+        " \\\"quoted\\\"",
+        " Server",
+        "-Sent",
+        " Events",
+        " over",
+        " HTTP",
+        " of",
+        " to",
+        " is",
+        " in",
+    ];
+    let mut b = Builder::new("llm", target_len);
+    let mut rng = XorShift64::new(0x11A);
+    let mut n = 0u64;
+    let done_len = "data: [DONE]\n\n".len();
+    while b.len() + done_len < target_len {
+        let word = WORDS[rng.below(WORDS.len())];
+        if n % 64 == 63 {
+            let data =
+                format!(r#"{{"usage":{{"prompt_tokens":{},"completion_tokens":{n}}}}}"#, rng.below(4000));
+            b.block(&[Line::Field("event", "usage"), Line::Field("data", &data)], "\n");
+        } else {
+            let data = format!(r#"{{"choices":[{{"delta":{{"content":"{word}"}}}}]}}"#);
+            if n.is_multiple_of(8) {
+                let id = format!("chatcmpl-{n}");
+                b.block(&[Line::Field("id", &id), Line::Field("data", &data)], "\n");
+            } else {
+                b.block(&[Line::Field("data", &data)], "\n");
+            }
+        }
+        n += 1;
+    }
+    b.block(&[Line::Field("data", "[DONE]")], "\n");
+    b.build()
+}
+
+/// (d) A CRLF mix: CRLF line endings, `: keep-alive` comment blocks, `retry:
+/// 3000` lines and retry-only blocks, multi-line data (with an empty middle
+/// line), `data:` without a space, events with empty data, comments inside
+/// events, and one block in ten terminated by lone CRs.
+pub fn crlf_mix(target_len: usize) -> Corpus {
+    crlf_mix_inner("crlf", target_len, true)
+}
+
+/// [`crlf_mix`] without the lone-CR blocks (every line ends in CRLF), for
+/// decoders that cannot handle a lone CR.
+pub fn crlf_only(target_len: usize) -> Corpus {
+    crlf_mix_inner("crlf-only", target_len, false)
+}
+
+fn crlf_mix_inner(name: &'static str, target_len: usize, lone_cr: bool) -> Corpus {
+    let mut b = Builder::new(name, target_len);
+    let mut n = 0u64;
+    let cr = if lone_cr { "\r" } else { "\r\n" };
+    while b.len() < target_len {
+        let id = n.to_string();
+        let json = format!(r#"{{"seq":{n},"status":"ok"}}"#);
+        match n % 10 {
+            0 => b.block(&[Line::Comment(" keep-alive")], "\r\n"),
+            1 => b.block(
+                &[
+                    Line::Field("event", "update"),
+                    Line::Field("id", &id),
+                    Line::Field("data", "{\"part\":1,"),
+                    Line::Field("data", &json),
+                    Line::Field("data", "}"),
+                ],
+                "\r\n",
+            ),
+            2 => b.block(&[Line::Field("retry", "3000"), Line::Field("data", &json)], "\r\n"),
+            3 => b.block(&[Line::Field("id", &id), Line::Field("data", &json)], cr),
+            4 => b.block(
+                &[Line::Field("data", "first"), Line::Tight("data", ""), Line::Field("data", "third")],
+                "\r\n",
+            ),
+            5 => b.block(&[Line::Field("retry", "3000")], "\r\n"),
+            6 => b.block(&[Line::Comment(" tick"), Line::Field("data", &json), Line::Comment("")], "\r\n"),
+            7 => b.block(
+                &[Line::Field("event", "update"), Line::Field("data", "a"), Line::Field("data", &json)],
+                cr,
+            ),
+            8 => b.block(&[Line::Tight("data", &json)], "\r\n"),
+            _ => b.block(&[Line::Field("event", "ping"), Line::Tight("data", "")], "\r\n"),
+        }
+        n += 1;
+    }
+    b.build()
+}
+
+/// The four benchmark corpora, each `target_len` bytes long (give or take a
+/// block): small events, 4 KiB JSON events, an LLM token stream, a CRLF mix.
+pub fn all(target_len: usize) -> Vec<Corpus> {
+    vec![
+        small_events(target_len),
+        large_json_events(target_len),
+        llm_tokens(target_len),
+        crlf_mix(target_len),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+
+    #[test]
+    fn reference_splitter_agrees_with_generators() {
+        for corpus in all(256 * 1024).into_iter().chain([crlf_only(64 * 1024)]) {
+            assert!(corpus.bytes.len() >= 64 * 1024);
+            assert_eq!(reference::count_events(&corpus.bytes), corpus.events(), "{}", corpus.name);
+            let prefix = corpus.prefix(10_000);
+            assert!(prefix.bytes.len() <= 10_000 && prefix.bytes.len() > 5_000);
+            assert_eq!(reference::count_events(&prefix.bytes), prefix.events());
+        }
+    }
+
+    #[test]
+    fn generators_are_deterministic() {
+        assert_eq!(large_json_events(50_000).bytes, large_json_events(50_000).bytes);
+        assert_eq!(llm_tokens(50_000).bytes, llm_tokens(50_000).bytes);
+    }
+
+    #[test]
+    fn llm_stream_ends_with_done() {
+        let c = llm_tokens(10_000);
+        assert!(c.bytes.ends_with(b"data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn small_event_shape() {
+        let c = small_events(100);
+        assert!(c.bytes.starts_with(b"event: tick\nid: 0\ndata: {\"seq\":0,\"ok\":true}\n\n"));
+    }
+}

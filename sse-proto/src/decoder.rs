@@ -693,8 +693,16 @@ impl Decoder {
     }
 
     /// Consumes the block of an event lent by `poll_event_ref`.
-    #[inline]
+    #[inline(always)]
     fn settle(&mut self) {
+        if self.pending.is_some() {
+            self.settle_pending();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_pending(&mut self) {
         if let Some((input, total)) = self.pending.take() {
             match input {
                 Input::Buf => {

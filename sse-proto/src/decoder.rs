@@ -633,7 +633,7 @@ impl Decoder {
             Some(Input::Buf) => Ok(Some(self.st.finish_owned(&mut self.buf, &mut self.buf_cur))),
             Some(Input::Ext) => Ok(Some(self.st.finish_owned(&mut self.ext, &mut self.ext_cur))),
             None => match self.st.error {
-                Some(e) => Err(e),
+                Some(e) => Err(self.release(e)),
                 None => Ok(None),
             },
         }
@@ -666,7 +666,7 @@ impl Decoder {
     fn poll_lent(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
         let Some(input) = self.poll_fields() else {
             return match self.st.error {
-                Some(e) => Err(e),
+                Some(e) => Err(self.release(e)),
                 None => Ok(None),
             };
         };
@@ -690,6 +690,14 @@ impl Decoder {
             _ => "message",
         };
         Ok(Some(EventRef { event_type, data, last_event_id: validated(&st.last_id) }))
+    }
+
+    /// The stream failed: drops all buffered input and its memory.
+    #[cold]
+    fn release(&mut self, err: DecodeError) -> DecodeError {
+        self.clear_input();
+        self.buf = BytesMut::new();
+        err
     }
 
     /// Consumes the block of an event lent by `poll_event_ref`.
@@ -880,6 +888,9 @@ impl State {
     fn fail(&mut self, err: DecodeError) -> DecodeError {
         self.error = Some(err);
         self.discard_block();
+        // The stream is over: give the memory back, not just the bytes.
+        self.data_buf = BytesMut::new();
+        self.meta_buf = BytesMut::new();
         err
     }
 

@@ -3,7 +3,7 @@
 //! - [`corpus`]: deterministic `text/event-stream` corpora (no RNG crate: a
 //!   small [`XorShift64`]) that know how many events they hold, plus
 //!   [`chunks`] to split them into `Bytes` the way a network would.
-//! - [`reference`]: the two "practical limit" baselines: a memchr line
+//! - [`mod@reference`]: the two "practical limit" baselines: a memchr line
 //!   splitter that only counts events, and a direct `Vec` write encoder.
 //! - [`conformance`]: the WPT `parser` cases and a panic-safe runner.
 //! - [`peers`]: every decoder (sse-proto and the peer crates) driven through its

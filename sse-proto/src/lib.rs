@@ -74,13 +74,20 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+mod client;
 mod decoder;
 mod encoder;
 mod event;
 mod http;
 mod scan;
 mod str;
+mod url;
 
+#[cfg(feature = "std")]
+pub use client::{
+    Backoff, Client, ClientConfig, ClientEvent, Command, ConfigError, ConnectRequest, ErrorCause, ReadyState,
+};
 pub use decoder::{DecodeError, Decoder, DecoderConfig, EventRef};
 pub use encoder::{EncodeError, Event, FrameBuf, encode_comment};
 pub use event::MessageEvent;
@@ -88,6 +95,7 @@ pub use http::{
     BodyDecoder, BodyFraming, ChunkedDecoder, HttpError, LAST_CHUNK, ResponseHead, encode_chunk, mime_essence,
 };
 pub use str::Str;
+pub use url::{Url, UrlError};
 
 /// Re-export of the `bytes` crate, whose types appear in this API.
 pub use bytes;

@@ -1,6 +1,7 @@
 //! The web-platform-tests `eventsource/` vectors (tests/data/wpt_cases.json):
 //! every `parser` case, as delivered, whole, byte by byte and split in two at
-//! every point, through the same runner as the `conformance` example.
+//! every point; every `client` case through the EventSource connection model
+//! on a fake clock; all through the same runner as the `conformance` example.
 
 mod support;
 
@@ -32,6 +33,37 @@ fn every_parser_case_passes_under_every_split() {
     }
     assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
     assert_eq!(passed, 31);
+}
+
+#[test]
+fn every_client_case_passes() {
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for case in cases().iter().filter(|c| c.kind == "client") {
+        match conformance::run_case(case) {
+            Outcome::Pass => passed += 1,
+            Outcome::Fail(why) => failures.push(format!("{}: {why}", case.name)),
+            Outcome::Skip(why) => failures.push(format!("{}: skipped: {why}", case.name)),
+        }
+    }
+    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert_eq!(passed, 21);
+}
+
+#[test]
+fn the_client_runner_catches_wrong_expectations() {
+    let all = cases();
+    let case = all.iter().find(|c| c.name == "format-field-id").expect("case exists");
+    let mut wrong_header = case.clone();
+    wrong_header.reconnects[0].expect_last_event_id_header = None;
+    assert!(matches!(conformance::run_case(&wrong_header), Outcome::Fail(_)));
+    let mut wrong_retry = case.clone();
+    wrong_retry.expected_final.reconnection_time_ms = Some(Some(201));
+    assert!(matches!(conformance::run_case(&wrong_retry), Outcome::Fail(_)));
+    let closed = all.iter().find(|c| c.name == "request-status-error/204").expect("case exists");
+    let mut not_closed = closed.clone();
+    not_closed.expected_final.ready_state = Some("OPEN".into());
+    assert!(matches!(conformance::run_case(&not_closed), Outcome::Fail(_)));
 }
 
 #[test]

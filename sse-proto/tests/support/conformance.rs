@@ -6,8 +6,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use serde_json::Value;
-use sse_proto::{Decoder, MessageEvent};
+use sse_proto::{Client, ClientConfig, ClientEvent, Command, Decoder, MessageEvent};
 use std::fmt::Write as _;
+use std::time::Instant;
 
 /// One dispatched event as a case expects it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,11 +272,151 @@ pub fn run_parser_case(case: &Case) -> Outcome {
     Outcome::Pass
 }
 
-/// Runs one case of either kind. `client` cases need the EventSource
-/// connection model, which the decoder alone does not provide.
+/// Runs one case of either kind.
 pub fn run_case(case: &Case) -> Outcome {
     match case.kind.as_str() {
         "parser" => run_parser_case(case),
-        _ => Outcome::Skip("client cases need the EventSource connection model".to_owned()),
+        _ => run_client_case(case),
     }
+}
+
+/// One response of a client case.
+struct Response<'a> {
+    status: u16,
+    content_type: &'a str,
+    chunks: &'a [Vec<u8>],
+    expect_last_event_id: Option<Option<&'a str>>,
+}
+
+/// What a client run produced.
+#[derive(Debug, PartialEq, Eq)]
+struct ClientRun {
+    events: Vec<Expected>,
+    ready_state: String,
+    retry_ms: Option<u64>,
+    last_event_id: String,
+}
+
+/// Drives a [`Client`] through a case's responses on a fake clock: each
+/// response is served when the client asks to connect (after its
+/// reconnection delay), head and body as the case gives them, then the
+/// server closes the connection.
+fn drive_client(case: &Case, byte_by_byte: bool) -> Result<ClientRun, String> {
+    let first = Response {
+        status: case.status,
+        content_type: &case.content_type,
+        chunks: &case.chunks,
+        expect_last_event_id: None,
+    };
+    let later = case.reconnects.iter().map(|r| Response {
+        status: r.status,
+        content_type: &r.content_type,
+        chunks: &r.chunks,
+        expect_last_event_id: Some(r.expect_last_event_id_header.as_deref()),
+    });
+    let mut now = Instant::now();
+    let config = ClientConfig::new("http://127.0.0.1:8080/stream").map_err(|e| e.to_string())?;
+    let mut client = Client::new(config, now).map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    let collect = |client: &mut Client, events: &mut Vec<Expected>| {
+        while let Some(ev) = client.poll_event() {
+            if let ClientEvent::Message(m) = ev {
+                events.push(Expected::from(&m));
+            }
+        }
+    };
+    for (i, response) in std::iter::once(first).chain(later).enumerate() {
+        // Wait (on the fake clock) until the client asks to connect.
+        let request = loop {
+            match client.poll_command() {
+                Some(Command::Connect(r)) => break r,
+                Some(Command::Disconnect) => continue,
+                None => {
+                    collect(&mut client, &mut events);
+                    let Some(at) = client.poll_timeout().filter(|_| !client.ready_state().is_closed()) else {
+                        return Err(format!(
+                            "the client did not make request {} (state {:?})",
+                            i + 1,
+                            client.ready_state()
+                        ));
+                    };
+                    if at < now {
+                        return Err("a deadline in the past".into());
+                    }
+                    now = at;
+                    client.handle_timeout(now);
+                }
+            }
+        };
+        if let Some(expected) = response.expect_last_event_id {
+            if request.last_event_id() != expected {
+                return Err(format!(
+                    "request {} sent Last-Event-ID {:?}, expected {expected:?}",
+                    i + 1,
+                    request.last_event_id()
+                ));
+            }
+            let has_header = request.bytes().windows(15).any(|w| w.eq_ignore_ascii_case(b"last-event-id: "));
+            if has_header != expected.is_some() {
+                return Err(format!("request {}: Last-Event-ID header present: {has_header}", i + 1));
+            }
+        }
+        let head =
+            format!("HTTP/1.1 {} Status\r\nContent-Type: {}\r\n\r\n", response.status, response.content_type);
+        client.handle_input(head.as_bytes(), now);
+        for chunk in response.chunks {
+            if byte_by_byte {
+                for b in chunk.chunks(1) {
+                    client.handle_input(b, now);
+                }
+            } else {
+                client.handle_input(chunk, now);
+            }
+            collect(&mut client, &mut events);
+        }
+        client.handle_eof(now);
+        collect(&mut client, &mut events);
+    }
+    collect(&mut client, &mut events);
+    Ok(ClientRun {
+        events,
+        ready_state: format!("{:?}", client.ready_state()).to_uppercase(),
+        retry_ms: client.retry().map(|d| d.as_millis() as u64),
+        last_event_id: client.last_event_id().to_owned(),
+    })
+}
+
+/// Runs a `client` case through the EventSource connection model, with the
+/// bodies as delivered and byte by byte.
+pub fn run_client_case(case: &Case) -> Outcome {
+    for byte_by_byte in [false, true] {
+        let how = if byte_by_byte { "byte by byte" } else { "as delivered" };
+        let run = match drive_client(case, byte_by_byte) {
+            Ok(run) => run,
+            Err(e) => return Outcome::Fail(format!("{how}: {e}")),
+        };
+        if run.events != case.expected {
+            return Outcome::Fail(format!(
+                "{how}: events differ\n    expected: {:?}\n    got:      {:?}",
+                case.expected, run.events
+            ));
+        }
+        let f = &case.expected_final;
+        if let Some(rs) = &f.ready_state
+            && &run.ready_state != rs
+        {
+            return Outcome::Fail(format!("{how}: ready state {}, expected {rs}", run.ready_state));
+        }
+        if let Some(rt) = f.reconnection_time_ms
+            && run.retry_ms != rt
+        {
+            return Outcome::Fail(format!("{how}: reconnection time {:?}, expected {rt:?}", run.retry_ms));
+        }
+        if let Some(id) = &f.last_event_id
+            && &run.last_event_id != id
+        {
+            return Outcome::Fail(format!("{how}: last event ID {:?}, expected {id:?}", run.last_event_id));
+        }
+    }
+    Outcome::Pass
 }

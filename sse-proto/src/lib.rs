@@ -80,7 +80,11 @@ mod decoder;
 mod encoder;
 mod event;
 mod http;
+#[cfg(feature = "std")]
+mod replay;
 mod scan;
+#[cfg(feature = "std")]
+mod server;
 mod str;
 mod url;
 
@@ -94,6 +98,10 @@ pub use event::MessageEvent;
 pub use http::{
     BodyDecoder, BodyFraming, ChunkedDecoder, HttpError, LAST_CHUNK, ResponseHead, encode_chunk, mime_essence,
 };
+#[cfg(feature = "std")]
+pub use replay::{Replay, ReplayConfig, ReplayFrames, ReplayLog};
+#[cfg(feature = "std")]
+pub use server::{Request, RequestError, ServerConfig, ServerSession, error_response};
 pub use str::Str;
 pub use url::{Url, UrlError};
 

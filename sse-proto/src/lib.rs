@@ -63,9 +63,75 @@
 //! With the `json` feature, [`Event::encode_json`] serializes a `serde` value
 //! straight into the frame.
 //!
+//! # Connection lifecycle (feature `std`)
+//!
+//! [`Client`] is the EventSource processing model: connecting, status and
+//! MIME checks, redirects, body framing, reconnection after the `retry`
+//! time (with optional backoff and seeded jitter), `Last-Event-ID`, a read
+//! timeout. [`ServerSession`] answers a [`Request`] with an event stream:
+//! headers, chunked framing, keep-alive comments only when idle, a clean
+//! end. [`ReplayLog`] keeps recent frames so a resuming client gets exactly
+//! what it missed, or learns of a gap.
+//!
+//! They do no I/O and read no clock: time enters as `now`, bytes enter
+//! through `handle_*`, and what must happen leaves through `poll_*`. The one
+//! rule for every caller: **after any `handle_*` call, drain every `poll_*`
+//! method until it returns `None`, then sleep until `poll_timeout()`.** A
+//! complete driver loop, here against an in-memory server:
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sse_proto::{Client, ClientConfig, ClientEvent, Command};
+//!
+//! /// Stand-in for a socket: what the server sends for each connection.
+//! struct FakeNet { responses: Vec<&'static [u8]> }
+//!
+//! let mut net = FakeNet { responses: vec![
+//!     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 10\nid: 1\ndata: a\n\n",
+//!     b"HTTP/1.1 204 No Content\r\n\r\n",
+//! ] };
+//! let mut now = Instant::now();
+//! let mut client = Client::new(ClientConfig::new("http://127.0.0.1:8080/events")?, now)?;
+//! let mut connection: Option<&[u8]> = None;
+//! let mut seen = Vec::new();
+//! loop {
+//!     // 1. Drain commands: open and close connections.
+//!     while let Some(command) = client.poll_command() {
+//!         match command {
+//!             Command::Connect(request) => {
+//!                 // Real code: connect to request.url(), write request.bytes().
+//!                 assert!(request.bytes().starts_with(b"GET /events"));
+//!                 connection = Some(net.responses.remove(0));
+//!             }
+//!             Command::Disconnect => connection = None,
+//!         }
+//!     }
+//!     // 2. Drain events.
+//!     while let Some(event) = client.poll_event() {
+//!         seen.push(event);
+//!     }
+//!     if client.ready_state().is_closed() {
+//!         break;
+//!     }
+//!     // 3. Wait for input or the next deadline, then hand it over.
+//!     if let Some(bytes) = connection.take() {
+//!         client.handle_input(bytes, now);
+//!         client.handle_eof(now); // the server closed after sending
+//!     } else if let Some(deadline) = client.poll_timeout() {
+//!         now = deadline; // real code: sleep until the deadline
+//!         client.handle_timeout(now);
+//!     }
+//! }
+//! assert!(matches!(&seen[1], ClientEvent::Message(m) if m.data() == "a"));
+//! assert!(matches!(seen.last(), Some(ClientEvent::Error { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Features
 //!
-//! - `std` (default): runtime CPU detection for the SIMD line search.
+//! - `std` (default): runtime CPU detection for the SIMD search, and the
+//!   connection lifecycle (client, server session, replay log), which need
+//!   `std::time::Instant`.
 //! - `json`: JSON event data through `serde_json`.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]

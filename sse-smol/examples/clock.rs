@@ -1,0 +1,91 @@
+//! The quick start: a clock.
+//!
+//! ```text
+//! cargo run -p sse-smol --example clock [-- --addr 127.0.0.1:8080]
+//! ```
+//!
+//! Open <http://127.0.0.1:8080/> for a page whose `EventSource` shows the
+//! ticks, the connection state and reconnections live, or
+//! `curl -N http://127.0.0.1:8080/events/clock`. `GET /events/clock` sends a
+//! `tick` event with `{"time": "<ISO 8601>"}` every second, its id the Unix
+//! second, so a client that reconnects with `Last-Event-ID` resumes after
+//! the tick it saw. `/metrics` and `/health` serve the counters.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sse_smol::{Response, Router, Server, ServerOptions, Smol, addr_from_args};
+
+const PAGE: &str = include_str!("clock.html");
+
+/// Seconds since the epoch, and that instant in ISO 8601 (UTC).
+fn now_iso8601() -> (u64, String) {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let time =
+        format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    (secs, time)
+}
+
+fn main() -> std::io::Result<()> {
+    let addr = addr_from_args("127.0.0.1:8080");
+    let metrics = std::sync::Arc::new(sse_smol::Metrics::default());
+    let m = metrics.clone();
+    let router = Router::new()
+        .get("/", |_req| async { Response::html(PAGE) })
+        .get("/health", |_req| async { Response::text("ok\n") })
+        .get("/metrics", move |_req| {
+            let body = m.render();
+            async move { Response::text(body) }
+        })
+        .sse("/events/clock", |req, sse| async move {
+            let peer = req.header("user-agent").unwrap_or("client").to_owned();
+            sse.on_close(move || eprintln!("clock: {peer} left"));
+            loop {
+                let (secs, time) = now_iso8601();
+                let id = secs.to_string();
+                let tick = serde_json::json!({ "time": time });
+                if sse.json(&tick, Some("tick"), Some(&id)).await.is_err() {
+                    break;
+                }
+                // Sleep to the next whole second, or stop when the client leaves.
+                let wait = Duration::from_millis(
+                    1000 - u64::from(
+                        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis()),
+                    ),
+                );
+                let closed = futures_lite::future::or(
+                    async {
+                        smol::Timer::after(wait).await;
+                        false
+                    },
+                    async {
+                        sse.closed().await;
+                        true
+                    },
+                )
+                .await;
+                if closed {
+                    break;
+                }
+            }
+        });
+    smol::block_on(async {
+        let server = Server::with_metrics(Smol, router, ServerOptions::default(), metrics).bind(addr).await?;
+        eprintln!(
+            "clock: open http://{}/ (or curl -N http://{}/events/clock)",
+            server.local_addr(),
+            server.local_addr()
+        );
+        server.run().await
+    })
+}

@@ -612,18 +612,30 @@ async fn serve_sse<R: Runtime>(app: &App<R>, mut stream: R::Stream, req: Request
                 session.send_frame(&frame, now, &mut out);
                 // Write whatever else is already queued in the same syscall.
                 let mut events = 1;
+                let mut close = false;
                 while out.len() < 64 * 1024 {
                     match rx.try_recv() {
                         Ok(Message::Frame(f)) => {
                             session.send_frame(&f, now, &mut out);
                             events += 1;
                         }
-                        Ok(Message::Close) | Err(_) => break,
+                        Ok(Message::Close) => {
+                            close = true;
+                            break;
+                        }
+                        Err(_) => break,
                     }
+                }
+                let bytes = out.len() as u64;
+                if close {
+                    session.close(&mut out);
                 }
                 ok = write(app, &mut stream, &out).await.is_ok();
                 if ok {
-                    app.metrics.sent(events, out.len() as u64);
+                    app.metrics.sent(events, bytes);
+                }
+                if close {
+                    break;
                 }
             }
             Wake::KeepAlive => {

@@ -14,9 +14,11 @@
 //!   duplicate (or an explicit [`RESET_EVENT`]), never blocking on a slow
 //!   subscriber;
 //! - [`Reactive`] values whose watchers get the newest state, coalesced;
-//! - [`Metrics`] in Prometheus text.
+//! - [`Metrics`] in Prometheus text;
+//! - an [`EventSource`] client that reconnects with `Last-Event-ID`.
 
 mod broadcast;
+mod client;
 mod metrics;
 mod reactive;
 mod runtime;
@@ -26,6 +28,7 @@ mod sse;
 pub use broadcast::{
     Broadcast, BroadcastConfig, RESET_EVENT, ReplayStore, Resume, SlowPolicy, Subscription, SubscriptionItem,
 };
+pub use client::EventSource;
 pub use metrics::Metrics;
 pub use reactive::{Reactive, Watcher};
 pub use runtime::{BoxFuture, Runtime, timeout};
@@ -34,7 +37,7 @@ pub use sse::{SendError, Sse};
 
 /// The protocol crate, re-exported: `Event`, `Request`, `ReplayConfig`...
 pub use sse_proto as proto;
-pub use sse_proto::{Event, Request};
+pub use sse_proto::{ClientConfig, ClientEvent, Event, ReadyState, Request};
 
 /// The listening address for examples and small servers: the value of a
 /// `--addr HOST:PORT` argument, or `default`.

@@ -521,6 +521,60 @@ pub async fn ten_thousand_sequential_connections_leak_nothing<R: Runtime>(rt: R)
     shutdown.trigger();
 }
 
+pub async fn event_source_client_reconnects_and_resumes<R: Runtime>(rt: R) {
+    use sse_io::{ClientConfig, ClientEvent, EventSource};
+    let feed = Broadcast::new(BroadcastConfig::default());
+    let streams = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (f, st) = (feed.clone(), streams.clone());
+    let router = Router::new().sse("/feed", move |req, sse| {
+        let sub = f.subscribe(req.last_event_id().as_deref());
+        st.lock().unwrap().push((req.last_event_id(), sse.clone()));
+        async move {
+            let _ = sse.forward(sub).await;
+        }
+    });
+    let options = ServerOptions {
+        stream: sse_io::proto::ServerConfig::default().retry(Duration::from_millis(50)),
+        ..Default::default()
+    };
+    let (addr, shutdown, _) = start(&rt, router, options).await;
+    let config = ClientConfig::new(&format!("http://{addr}/feed")).unwrap();
+    let mut source = EventSource::new(rt.clone(), config).unwrap();
+    assert_eq!(source.next().await, Some(ClientEvent::Open));
+    wait_for(&rt, || feed.subscriber_count() == 1).await;
+    for i in 1..=3 {
+        feed.publish(Event::new(format!("e{i}"))).unwrap();
+    }
+    let mut data = Vec::new();
+    while data.len() < 3 {
+        if let Some(ClientEvent::Message(m)) = source.next().await {
+            data.push(m.data().to_owned());
+        }
+    }
+    // The server ends the stream; two events are published while the
+    // client is away.
+    let first = streams.lock().unwrap()[0].1.clone();
+    first.close();
+    for i in 4..=5 {
+        feed.publish(Event::new(format!("e{i}"))).unwrap();
+    }
+    let mut errors = 0;
+    while data.len() < 5 {
+        match source.next().await.expect("still open") {
+            ClientEvent::Message(m) => data.push(m.data().to_owned()),
+            ClientEvent::Error { .. } => errors += 1,
+            ClientEvent::Open => {}
+        }
+    }
+    assert_eq!(data, ["e1", "e2", "e3", "e4", "e5"]);
+    assert_eq!(errors, 1);
+    assert_eq!(source.last_event_id(), "5");
+    assert_eq!(streams.lock().unwrap()[1].0.as_deref(), Some("3"), "resumed with Last-Event-ID");
+    source.close();
+    assert_eq!(source.next().await, None);
+    shutdown.trigger();
+}
+
 /// Instantiates the suite for a runtime: `runtime_suite!(Smol, smol::block_on);`
 #[macro_export]
 macro_rules! runtime_suite {
@@ -536,7 +590,8 @@ macro_rules! runtime_suite {
             shutdown_drains_and_run_returns,
             bad_requests_get_their_status,
             connection_limit_answers_503,
-            ten_thousand_sequential_connections_leak_nothing
+            ten_thousand_sequential_connections_leak_nothing,
+            event_source_client_reconnects_and_resumes
         );
     };
     (@tests $rt:expr, $block_on:path, $($name:ident),*) => {

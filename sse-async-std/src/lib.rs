@@ -10,7 +10,8 @@
 //!         let _ = sse.send(Event::new("hello").event("greeting")).await;
 //!         sse.closed().await;
 //!     });
-//!     Server::new(AsyncStd, router).bind("127.0.0.1:8080".parse()?).await?.run().await
+//!     let addr = "127.0.0.1:8080".parse().expect("a socket address");
+//!     Server::new(AsyncStd, router).bind(addr).await?.run().await
 //! })
 //! # .unwrap();
 //! # Ok::<(), Box<dyn std::error::Error>>(())

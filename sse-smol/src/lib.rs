@@ -14,7 +14,8 @@
 //!             smol::Timer::after(Duration::from_secs(1)).await;
 //!         }
 //!     });
-//!     let server = Server::new(Smol, router).bind("127.0.0.1:8080".parse()?).await?;
+//!     let addr = "127.0.0.1:8080".parse().expect("a socket address");
+//!     let server = Server::new(Smol, router).bind(addr).await?;
 //!     server.run().await
 //! })
 //! # .unwrap();

@@ -23,6 +23,7 @@ mod metrics;
 mod reactive;
 mod runtime;
 mod server;
+mod signal;
 mod sse;
 
 pub use broadcast::{

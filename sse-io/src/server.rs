@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use sse_proto::{Request, RequestError, ServerConfig, ServerSession, error_respon
 
 use crate::metrics::Metrics;
 use crate::runtime::{BoxFuture, Runtime, timeout};
+use crate::signal::Signal;
 use crate::sse::{Message, Sse};
 
 /// A plain HTTP response, for the routes that are not event streams
@@ -211,13 +212,7 @@ impl Default for ServerOptions {
 /// Signals shutdown to every connection of a server.
 #[derive(Clone, Default)]
 pub struct Shutdown {
-    inner: Arc<ShutdownInner>,
-}
-
-#[derive(Default)]
-struct ShutdownInner {
-    flag: AtomicBool,
-    event: event_listener::Event,
+    inner: Arc<Signal>,
 }
 
 impl fmt::Debug for Shutdown {
@@ -230,27 +225,17 @@ impl Shutdown {
     /// Starts a graceful shutdown: stop accepting, end every stream with a
     /// terminating chunk, wait for them up to the drain timeout.
     pub fn trigger(&self) {
-        self.inner.flag.store(true, Ordering::Release);
-        self.inner.event.notify(usize::MAX);
+        self.inner.set();
     }
 
     /// Whether shutdown began.
     pub fn is_triggered(&self) -> bool {
-        self.inner.flag.load(Ordering::Acquire)
+        self.inner.is_set()
     }
 
     /// Completes when shutdown begins.
     pub async fn wait(&self) {
-        loop {
-            if self.is_triggered() {
-                return;
-            }
-            let listener = self.inner.event.listen();
-            if self.is_triggered() {
-                return;
-            }
-            listener.await;
-        }
+        self.inner.wait().await
     }
 }
 

@@ -1,13 +1,13 @@
 //! `Sse`: the handle a route handler streams events through.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use sse_proto::{EncodeError, Event, encode_comment};
 
 use crate::broadcast::{Subscription, SubscriptionItem};
+use crate::signal::Signal;
 
 /// Why a send did not happen.
 #[derive(Debug)]
@@ -58,9 +58,8 @@ type CloseCallback = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Shared {
     tx: async_channel::Sender<Message>,
-    closed: AtomicBool,
+    closed: Signal,
     on_close: Mutex<Vec<CloseCallback>>,
-    close_event: event_listener::Event,
     last_event_id: Option<String>,
 }
 
@@ -75,21 +74,25 @@ impl Shared {
     /// Whether the stream already ended (the client left, or the driver
     /// finished): no terminating chunk is owed.
     pub(crate) fn client_gone(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.closed.is_set()
     }
 
     /// Marks the stream closed and runs the close callbacks, exactly once
     /// whatever ended it.
     pub(crate) fn fire_close(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        // Take the callbacks under the lock that `on_close` registers
+        // under, so that each runs exactly once.
+        let callbacks = {
+            let mut guard = self.on_close.lock().unwrap_or_else(|e| e.into_inner());
+            if !self.closed.set() {
+                return;
+            }
+            std::mem::take(&mut *guard)
+        };
         self.tx.close();
-        let callbacks = std::mem::take(&mut *self.on_close.lock().unwrap_or_else(|e| e.into_inner()));
         for callback in callbacks {
             callback();
         }
-        self.close_event.notify(usize::MAX);
     }
 }
 
@@ -124,9 +127,8 @@ impl Sse {
         let (tx, rx) = async_channel::bounded(capacity.max(1));
         let shared = Arc::new(Shared {
             tx,
-            closed: AtomicBool::new(false),
+            closed: Signal::default(),
             on_close: Mutex::new(Vec::new()),
-            close_event: event_listener::Event::new(),
             last_event_id,
         });
         (Sse { shared }, rx)
@@ -238,16 +240,7 @@ impl Sse {
 
     /// Completes when the stream has ended.
     pub async fn closed(&self) {
-        loop {
-            if self.is_closed() {
-                return;
-            }
-            let listener = self.shared.close_event.listen();
-            if self.is_closed() {
-                return;
-            }
-            listener.await;
-        }
+        self.shared.closed.wait().await
     }
 
     /// Ends the stream cleanly (terminating chunk, connection released).
@@ -260,7 +253,7 @@ impl Sse {
 
     /// Whether the stream has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire) || self.shared.tx.is_closed()
+        self.shared.closed.is_set() || self.shared.tx.is_closed()
     }
 
     /// The id the client resumes after (`Last-Event-ID` header or

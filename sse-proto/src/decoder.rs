@@ -1223,14 +1223,7 @@ fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -
         return false;
     };
     // The line ended: its terminator, and the LF of a CRLF if it is here.
-    let mut next = e + 1;
-    if bytes[e] == b'\r' {
-        match bytes.get(next) {
-            Some(b'\n') => next += 1,
-            Some(_) => {}
-            None => st.skip_lf = true,
-        }
-    }
+    let next = after_line_end(bytes, e, st);
     src.skip(next);
     cur.consumed(next);
     st.frag = None;
@@ -1246,6 +1239,26 @@ fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -
     }
     st.data = if frag.first { Data::One(Val::Owned(Span::new(0, st.data_buf.len()))) } else { Data::Many };
     true
+}
+
+/// Where the next line starts, for a line whose terminator is at `end`.
+/// A lone CR ends the line at once; an LF right after it is part of the
+/// same line ending. If the input ends at the CR, the next input decides
+/// (`skip_lf`).
+#[inline(always)]
+fn after_line_end(bytes: &[u8], end: usize, st: &mut State) -> usize {
+    let next = end + 1;
+    if bytes[end] != b'\r' {
+        return next;
+    }
+    match bytes.get(next) {
+        Some(b'\n') => next + 1,
+        Some(_) => next,
+        None => {
+            st.skip_lf = true;
+            next
+        }
+    }
 }
 
 /// `feed_bytes` chunks shorter than this are copied: keeping them would cost
@@ -1324,17 +1337,7 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
             st.fail(DecodeError::LineTooLong { len: end - start, max: st.config.max_line_len });
             return false;
         }
-        // A lone CR ends the line at once; an LF right after it is part of
-        // the same line ending. If the input ends at the CR, the next input
-        // decides.
-        let mut next = end + 1;
-        if bytes[end] == b'\r' {
-            match bytes.get(next) {
-                Some(b'\n') => next += 1,
-                Some(_) => {}
-                None => st.skip_lf = true,
-            }
-        }
+        let next = after_line_end(bytes, end, st);
         cur.skip_to(next);
         if end == start {
             // "If the line is empty (a blank line): Dispatch the event."

@@ -28,43 +28,32 @@ mod sealed {
     impl Sealed for bytes::BytesMut {}
 }
 
-impl FrameBuf for Vec<u8> {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes)
-    }
-    #[inline]
-    fn reserve_bytes(&mut self, additional: usize) {
-        self.reserve(additional)
-    }
-    #[inline]
-    fn written(&self) -> &[u8] {
-        self
-    }
-    #[inline]
-    fn truncate_to(&mut self, len: usize) {
-        self.truncate(len)
-    }
+/// `Vec<u8>` and `BytesMut` implement [`FrameBuf`] alike.
+macro_rules! frame_buf {
+    ($t:ty) => {
+        impl FrameBuf for $t {
+            #[inline]
+            fn put(&mut self, bytes: &[u8]) {
+                self.extend_from_slice(bytes)
+            }
+            #[inline]
+            fn reserve_bytes(&mut self, additional: usize) {
+                self.reserve(additional)
+            }
+            #[inline]
+            fn written(&self) -> &[u8] {
+                self
+            }
+            #[inline]
+            fn truncate_to(&mut self, len: usize) {
+                self.truncate(len)
+            }
+        }
+    };
 }
 
-impl FrameBuf for BytesMut {
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes)
-    }
-    #[inline]
-    fn reserve_bytes(&mut self, additional: usize) {
-        self.reserve(additional)
-    }
-    #[inline]
-    fn written(&self) -> &[u8] {
-        self
-    }
-    #[inline]
-    fn truncate_to(&mut self, len: usize) {
-        self.truncate(len)
-    }
-}
+frame_buf!(Vec<u8>);
+frame_buf!(BytesMut);
 
 /// Why an event cannot be encoded. Each variant names the field and where the
 /// offending character is, so the caller can find it; nothing is written.

@@ -9,12 +9,15 @@
 //! The state (a counter and the latest message) changes every 5 seconds on a
 //! timer and on every `POST /notify`. Each client gets the current state at
 //! once, then the newest state after each change; a slow client skips
-//! intermediate states instead of falling behind.
+//! intermediate states instead of falling behind. `/metrics` and `/health`
+//! serve the counters.
 
 use std::time::Duration;
 
 use serde::Serialize;
-use sse_smol::{Reactive, Response, Router, Server, Smol, addr_from_args};
+use std::sync::Arc;
+
+use sse_smol::{Metrics, Reactive, Response, Router, Server, ServerOptions, Smol, addr_from_args};
 
 #[derive(Debug, Clone, Serialize)]
 struct State {
@@ -36,8 +39,14 @@ fn main() -> std::io::Result<()> {
         }
     })
     .detach();
+    let metrics = Arc::new(Metrics::default());
+    let m = metrics.clone();
     let router = Router::new()
         .get("/health", |_req| async { Response::text("ok\n") })
+        .get("/metrics", move |_req| {
+            let body = m.render();
+            async move { Response::text(body) }
+        })
         .post("/notify", move |_req, body| {
             let state = notify_state.clone();
             async move {
@@ -66,7 +75,7 @@ fn main() -> std::io::Result<()> {
             }
         });
     smol::block_on(async {
-        let server = Server::new(Smol, router).bind(addr).await?;
+        let server = Server::with_metrics(Smol, router, ServerOptions::default(), metrics).bind(addr).await?;
         eprintln!("notifications: curl -N http://{}/events/notifications", server.local_addr());
         server.run().await
     })

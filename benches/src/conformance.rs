@@ -5,7 +5,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
-use serde::Deserialize;
 
 use crate::peers::{DecoderImpl, Ev};
 
@@ -21,24 +20,10 @@ pub struct Case {
     pub expected: Vec<Ev>,
 }
 
-#[derive(Deserialize)]
-struct RawCase {
-    name: String,
-    kind: String,
-    #[serde(default)]
-    encoding: Option<String>,
-    chunks: Vec<String>,
-    expected: Vec<RawEvent>,
-}
-
-#[derive(Deserialize)]
-struct RawEvent {
-    #[serde(rename = "type")]
-    event_type: String,
-    data: String,
-    #[serde(rename = "lastEventId")]
-    last_event_id: String,
-}
+/// The case-file reader of sse-proto's conformance runner: one parser of
+/// the schema for the tests, the `conformance` example and this table.
+#[path = "../../sse-proto/tests/support/conformance.rs"]
+mod shared;
 
 /// Parses the conformance file and keeps the `parser` cases.
 ///
@@ -46,57 +31,19 @@ struct RawEvent {
 ///
 /// Malformed JSON, an unknown `encoding` or invalid base64.
 pub fn load_parser_cases(json: &str) -> Result<Vec<Case>, String> {
-    let raw: Vec<RawCase> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    raw.into_iter()
+    Ok(shared::parse_cases(json)?
+        .into_iter()
         .filter(|c| c.kind == "parser")
-        .map(|c| {
-            let chunks = c
-                .chunks
-                .iter()
-                .map(|chunk| match c.encoding.as_deref() {
-                    None | Some("utf8") => Ok(Bytes::from(chunk.clone())),
-                    Some("base64") => base64_decode(chunk).map(Bytes::from),
-                    Some(other) => Err(format!("{}: unknown encoding {other:?}", c.name)),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let expected = c
+        .map(|c| Case {
+            name: c.name,
+            chunks: c.chunks.into_iter().map(Bytes::from).collect(),
+            expected: c
                 .expected
                 .into_iter()
                 .map(|e| Ev { event_type: e.event_type, data: e.data, last_event_id: e.last_event_id })
-                .collect();
-            Ok(Case { name: c.name, chunks, expected })
+                .collect(),
         })
-        .collect()
-}
-
-/// Decodes standard base64 (`A-Z a-z 0-9 + /`, `=` padding). A dozen lines
-/// for a handful of short test chunks: not worth a dependency.
-///
-/// # Errors
-///
-/// A byte outside the alphabet.
-pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return Err(format!("invalid base64 byte {c:#04x}")),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
+        .collect())
 }
 
 /// Feeds `chunks` to a fresh decoder of `imp`, ends the stream, and returns
@@ -133,16 +80,6 @@ pub fn one_byte_chunks(chunks: &[Bytes]) -> Vec<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trips_known_vectors() {
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
-        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
-        assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
-        assert_eq!(base64_decode("ZGF0YTog/w0KDQo=").unwrap(), b"data: \xff\r\n\r\n");
-        assert!(base64_decode("a b").is_err());
-    }
 
     #[test]
     fn loads_parser_cases_only() {

@@ -159,6 +159,15 @@ impl Router {
         self.add("POST", path, Handler::Http(h))
     }
 
+    /// `GET /metrics` (the counters in Prometheus text) and `GET /health`
+    /// (`ok`), the two routes every deployment wants.
+    pub fn observability(self, metrics: Arc<Metrics>) -> Self {
+        self.get("/health", |_req| async { Response::text("ok\n") }).get("/metrics", move |_req| {
+            let body = metrics.render();
+            async move { Response::new(200).header("Content-Type", "text/plain; version=0.0.4").body(body) }
+        })
+    }
+
     fn find(&self, req: &Request) -> Result<Handler, u16> {
         let Some(routes) = self.routes.get(req.path()) else { return Err(404) };
         routes.iter().find(|(m, _)| m == req.method()).map(|(_, h)| h.clone()).ok_or(405)

@@ -39,14 +39,9 @@ fn now_iso8601() -> (u64, String) {
 fn main() -> std::io::Result<()> {
     let addr = addr_from_args("127.0.0.1:8080");
     let metrics = std::sync::Arc::new(sse_smol::Metrics::default());
-    let m = metrics.clone();
     let router = Router::new()
         .get("/", |_req| async { Response::html(PAGE) })
-        .get("/health", |_req| async { Response::text("ok\n") })
-        .get("/metrics", move |_req| {
-            let body = m.render();
-            async move { Response::text(body) }
-        })
+        .observability(metrics.clone())
         .sse("/events/clock", |req, sse| async move {
             let peer = req.header("user-agent").unwrap_or("client").to_owned();
             sse.on_close(move || eprintln!("clock: {peer} left"));

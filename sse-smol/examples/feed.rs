@@ -24,14 +24,10 @@ fn main() -> std::io::Result<()> {
     let addr = addr_from_args("127.0.0.1:8080");
     let metrics = Arc::new(Metrics::default());
     let feed = Broadcast::with_metrics(BroadcastConfig::default(), metrics.clone());
-    let (publisher, m) = (feed.clone(), metrics.clone());
+    let publisher = feed.clone();
     let router = Router::new()
         .get("/", |_req| async { Response::html(include_str!("feed.html")) })
-        .get("/health", |_req| async { Response::text("ok\n") })
-        .get("/metrics", move |_req| {
-            let body = m.render();
-            async move { Response::text(body) }
-        })
+        .observability(metrics.clone())
         .post("/publish", move |req, body| {
             let feed = publisher.clone();
             async move {

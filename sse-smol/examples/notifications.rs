@@ -40,13 +40,8 @@ fn main() -> std::io::Result<()> {
     })
     .detach();
     let metrics = Arc::new(Metrics::default());
-    let m = metrics.clone();
     let router = Router::new()
-        .get("/health", |_req| async { Response::text("ok\n") })
-        .get("/metrics", move |_req| {
-            let body = m.render();
-            async move { Response::text(body) }
-        })
+        .observability(metrics.clone())
         .post("/notify", move |_req, body| {
             let state = notify_state.clone();
             async move {

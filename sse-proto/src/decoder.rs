@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::time::Duration;
 
-use crate::event::{MessageEvent, Span};
+use crate::event::{INLINE_CAP, InlineBuilder, MessageEvent, Span};
 use crate::scan::Cursor;
 use crate::str::validated;
 
@@ -128,12 +128,16 @@ impl core::error::Error for DecodeError {}
 /// [`Bytes`] without copying, which is how a whole event becomes one slice of
 /// the input.
 trait Source {
+    /// Whether events that lie whole in this source are handed out as slices
+    /// of it (the promise of `feed_bytes`) rather than copied inline.
+    const SLICES: bool;
     fn bytes(&self) -> &[u8];
     fn skip(&mut self, n: usize);
     fn take(&mut self, n: usize) -> Bytes;
 }
 
 impl Source for BytesMut {
+    const SLICES: bool = false;
     #[inline]
     fn bytes(&self) -> &[u8] {
         self
@@ -149,6 +153,7 @@ impl Source for BytesMut {
 }
 
 impl Source for Bytes {
+    const SLICES: bool = true;
     #[inline]
     fn bytes(&self) -> &[u8] {
         self
@@ -246,6 +251,8 @@ struct State {
     error: Option<DecodeError>,
     /// The fields of the event the last dispatch produced.
     ready: Fields,
+    /// Size of the last event gathered in `data_buf`.
+    data_hint: usize,
     /// A `data` line that began in an earlier chunk and goes on into
     /// `data_buf`: where its value starts there, and the line's length so far.
     frag: Option<Fragment>,
@@ -393,6 +400,7 @@ impl Decoder {
                 reconnection_time: None,
                 error: None,
                 ready: Fields { total: 0, data: Data::Empty, event_type: None, id: None },
+                data_hint: 0,
                 frag: None,
                 overflow: None,
             },
@@ -966,7 +974,10 @@ impl State {
                 }
                 if let Val::Block(s) = first {
                     self.data_buf.clear();
-                    self.data_buf.reserve(len);
+                    // Events of a stream tend to be alike: expect this one
+                    // to be as large as the last (within reason), rather than
+                    // regrow and copy line by line.
+                    self.data_buf.reserve(len.max(self.data_hint.min(len.saturating_mul(4))));
                     self.data_buf.extend_from_slice(&block[s.range()]);
                 }
                 // An owned first value is already all of `data_buf`.
@@ -1043,32 +1054,48 @@ impl State {
     #[inline(always)]
     fn finish_owned<S: Source>(&mut self, src: &mut S, cur: &mut Cursor) -> MessageEvent {
         let f = self.ready;
-        let zero_copy = !matches!(f.event_type, Some(Val::Owned(_))) && !matches!(f.id, Some(Val::Owned(_)));
-        let event = if let (true, Data::One(Val::Block(data))) = (zero_copy, f.data) {
-            // The whole block is one slice of the input: the event is that
-            // slice and the positions of its fields.
-            let (id, id_shared) = match f.id {
-                Some(Val::Block(s)) => (s, None),
-                _ => (Span::default(), self.shared_last_id()),
-            };
-            let ty = match f.event_type {
-                Some(Val::Block(s)) => s,
-                _ => Span::default(),
-            };
-            let buf = src.take(f.total);
-            cur.consumed(f.total);
-            MessageEvent::from_parts(buf, data, ty, id, id_shared)
-        } else {
-            let event = self.owned_event(src.bytes(), f.data, f.event_type, f.id);
-            src.skip(f.total);
-            cur.consumed(f.total);
-            event
+        let in_block = !matches!(f.event_type, Some(Val::Owned(_))) && !matches!(f.id, Some(Val::Owned(_)));
+        let event = match (in_block, f.data) {
+            (true, Data::One(Val::Block(data))) => {
+                let ty = match f.event_type {
+                    Some(Val::Block(s)) => s,
+                    _ => Span::default(),
+                };
+                // A small event out of the decoder's own buffer is copied
+                // inline: cheaper than sharing the buffer, which costs
+                // atomic reference counting on every event made and dropped.
+                let end = |s: Span| s.start() + s.len();
+                let (id, used, last_id) = match f.id {
+                    Some(Val::Block(s)) => (s, end(data).max(end(ty)).max(end(s)), 0),
+                    // The event carries the last event ID set by an earlier
+                    // block.
+                    _ => (Span::default(), end(data).max(end(ty)), self.last_id.len()),
+                };
+                if !S::SLICES && used + last_id <= INLINE_CAP {
+                    let last_id = (last_id > 0).then_some((used, &self.last_id[..]));
+                    let event = MessageEvent::inline_block(src.bytes(), data, ty, id, last_id);
+                    src.skip(f.total);
+                    event
+                } else {
+                    // The whole block is one slice of the input: the event is
+                    // that slice and the positions of its fields.
+                    let id_shared = if last_id > 0 { self.shared_last_id() } else { None };
+                    let buf = src.take(f.total);
+                    MessageEvent::from_parts(buf, data, ty, id, id_shared)
+                }
+            }
+            _ => {
+                let event = self.owned_event(src.bytes(), f);
+                src.skip(f.total);
+                event
+            }
         };
+        cur.consumed(f.total);
         self.meta_buf.clear();
         event
     }
 
-    /// Resolves a field for lending: the text at `v`, or `None` if unset.
+    /// Resolves a field for lending: the text at `v`.
     #[inline]
     fn lend<'a>(&'a self, block: &'a [u8], v: Val, data: bool) -> &'a str {
         validated(match v {
@@ -1079,42 +1106,52 @@ impl State {
     }
 
     /// Builds an event whose fields are not all in one slice of the input:
-    /// data, type and id are gathered in `data_buf`, which becomes the event.
-    fn owned_event(&mut self, block: &[u8], data: Data, ty: Option<Val>, id: Option<Val>) -> MessageEvent {
-        match data {
-            Data::One(Val::Block(s)) => {
-                self.data_buf.clear();
-                self.data_buf.extend_from_slice(&block[s.range()]);
+    /// inline if they fit, else gathered in `data_buf`, which becomes the
+    /// event.
+    #[inline(never)]
+    fn owned_event(&mut self, block: &[u8], f: Fields) -> MessageEvent {
+        let data: &[u8] = match f.data {
+            Data::One(Val::Block(s)) => &block[s.range()],
+            // `Owned` data is staged alone in `data_buf`.
+            Data::One(Val::Owned(_)) | Data::Many => &self.data_buf,
+            Data::Empty => &[],
+        };
+        let field = |v: Option<Val>| -> &[u8] {
+            match v {
+                Some(Val::Block(s)) => &block[s.range()],
+                Some(Val::Owned(s)) => &self.meta_buf[s.range()],
+                None => &[],
             }
-            // Already all of `data_buf`: `Owned` data is staged there alone.
-            Data::One(Val::Owned(_)) | Data::Many | Data::Empty => {}
+        };
+        let ty = field(f.event_type);
+        let id = if f.id.is_some() { field(f.id) } else { &self.last_id };
+        let len = data.len() + ty.len() + id.len();
+        if len <= INLINE_CAP {
+            // Gathered inline: `data_buf` keeps its memory for the next one.
+            let mut parts = InlineBuilder::new();
+            let (data, ty, id) = (parts.push(data), parts.push(ty), parts.push(id));
+            self.data_buf.clear();
+            return parts.finish(data, ty, id);
         }
-        let data_span = Span::new(0, self.data_buf.len());
-        let append = |st: &mut State, v: Option<Val>| match v {
-            Some(v) => {
-                let start = st.data_buf.len();
-                let len = match v {
-                    Val::Block(s) => {
-                        st.data_buf.extend_from_slice(&block[s.range()]);
-                        s.len()
-                    }
-                    Val::Owned(s) => {
-                        let bytes = &st.meta_buf[s.range()];
-                        st.data_buf.extend_from_slice(bytes);
-                        s.len()
-                    }
-                };
-                Span::new(start, len)
+        let data_len = data.len();
+        let mut buf = match f.data {
+            Data::One(Val::Block(s)) => {
+                let mut buf = BytesMut::with_capacity(len);
+                buf.extend_from_slice(&block[s.range()]);
+                buf
             }
-            None => Span::default(),
+            _ => core::mem::take(&mut self.data_buf),
         };
-        let ty_span = append(self, ty);
-        let (id_span, id_shared) = match id {
-            Some(_) => (append(self, id), None),
-            None => (Span::default(), self.shared_last_id()),
-        };
-        let buf = self.data_buf.split().freeze();
-        MessageEvent::from_parts(buf, data_span, ty_span, id_span, id_shared)
+        buf.reserve(len - buf.len());
+        let data_span = Span::new(0, data_len);
+        let ty_span = Span::new(buf.len(), ty.len());
+        buf.extend_from_slice(ty);
+        let id_span = Span::new(buf.len(), id.len());
+        buf.extend_from_slice(id);
+        // The next event of several lines reserves this much up front
+        // (see `second_data_line`), instead of growing step by step.
+        self.data_hint = len;
+        MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, None)
     }
 }
 
@@ -1454,6 +1491,7 @@ fn parse_retry(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
     use alloc::vec::Vec;
 
     fn decode_all(input: &[u8]) -> Vec<MessageEvent> {
@@ -1485,6 +1523,44 @@ mod tests {
         let data = ev.data().as_bytes().as_ptr_range();
         let inp = input.as_ptr_range();
         assert!(inp.start <= data.start && data.end <= inp.end);
+    }
+
+    #[test]
+    fn copied_events_are_inline_or_shared_by_size() {
+        // Through `feed` (copied in), small and large events, with the id set
+        // by the block or by an earlier one, single- and multi-line, read
+        // back the same whichever way they are stored.
+        let big = "x".repeat(300);
+        let long_id = "i".repeat(INLINE_CAP);
+        let input = format!(
+            "id: 7\ndata: small\n\nevent: t\ndata: {big}\n\ndata: a\ndata: b\n\n\
+             id: {long_id}\ndata: c\n\ndata: {big}\ndata: {big}\n\nid\ndata: d\n\n{}",
+            " ".repeat(INLINE_CAP)
+        );
+        let want = [
+            ("message", "small", "7"),
+            ("t", &*big, "7"),
+            ("message", "a\nb", "7"),
+            ("message", "c", &*long_id),
+            ("message", &*format!("{big}\n{big}"), &*long_id),
+            ("message", "d", ""),
+        ];
+        for chunk in [input.len(), 1, 7] {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for part in input.as_bytes().chunks(chunk) {
+                d.feed(part);
+                while let Some(ev) = d.poll_event().unwrap() {
+                    assert_eq!(&*ev.clone().into_data(), ev.data());
+                    assert_eq!(ev.data_bytes(), ev.data().as_bytes());
+                    got.push(ev);
+                }
+            }
+            let stored: Vec<_> = got.iter().map(MessageEvent::is_inline).collect();
+            assert_eq!(stored, [true, false, true, false, false, true], "chunks of {chunk}");
+            let got: Vec<_> = got.iter().map(|e| (e.event_type(), e.data(), e.last_event_id())).collect();
+            assert_eq!(got, want, "chunks of {chunk}");
+        }
     }
 
     #[test]

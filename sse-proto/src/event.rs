@@ -39,23 +39,40 @@ impl Span {
     }
 }
 
+/// Events whose fields fit in this many bytes are stored inline.
+pub(crate) const INLINE_CAP: usize = 96;
+
 /// An event the stream dispatched: what a browser's `EventSource` hands to
 /// its listeners as a `MessageEvent`.
 ///
-/// An event is one reference-counted buffer and the positions of its fields
-/// in it. When a block arrives whole in one fed chunk, that buffer *is* the
-/// chunk: the event costs no copy and no allocation, and `data` is a slice
-/// of the bytes that were fed in.
+/// An event is one buffer and the positions of its fields in it:
+///
+/// - A block that arrived whole in one chunk given to
+///   [`Decoder::feed_bytes`](crate::Decoder::feed_bytes) keeps that chunk as
+///   its buffer: no copy and no allocation, and `data` is a slice of the
+///   bytes that were fed in.
+/// - Otherwise an event whose fields fit in 96 bytes (most ticks, tokens and
+///   notifications) holds them inline: no allocation and no reference count
+///   to touch when it is made, moved or dropped.
+/// - Any other event is one shared buffer made for it.
 #[derive(Clone)]
 pub struct MessageEvent {
-    buf: Bytes,
+    repr: Repr,
     data: Span,
     /// Empty means the default type, `message`.
     event_type: Span,
     id: Span,
-    /// The last event ID when it was set by an earlier block (then `id` is
-    /// unused).
-    id_shared: Option<Bytes>,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Inline(InlineBytes),
+    Shared {
+        buf: Bytes,
+        /// The last event ID when it was set by an earlier block (then `id`
+        /// is unused).
+        id_shared: Option<Bytes>,
+    },
 }
 
 impl MessageEvent {
@@ -63,20 +80,28 @@ impl MessageEvent {
     /// means `message`.
     pub fn new(event_type: &str, data: &str, last_event_id: &str) -> Self {
         let event_type = if event_type == "message" { "" } else { event_type };
+        let mut parts = InlineBuilder::new();
+        let fits = data.len() + event_type.len() + last_event_id.len() <= INLINE_CAP;
+        if fits {
+            let data = parts.push(data.as_bytes());
+            let ty = parts.push(event_type.as_bytes());
+            let id = parts.push(last_event_id.as_bytes());
+            return parts.finish(data, ty, id);
+        }
         let mut buf = BytesMut::with_capacity(data.len() + event_type.len() + last_event_id.len());
         buf.extend_from_slice(data.as_bytes());
         buf.extend_from_slice(event_type.as_bytes());
         buf.extend_from_slice(last_event_id.as_bytes());
         MessageEvent {
-            buf: buf.freeze(),
+            repr: Repr::Shared { buf: buf.freeze(), id_shared: None },
             data: Span::new(0, data.len()),
             event_type: Span::new(data.len(), event_type.len()),
             id: Span::new(data.len() + event_type.len(), last_event_id.len()),
-            id_shared: None,
         }
     }
 
-    /// Assembles an event from validated parts (the decoder's constructor).
+    /// Assembles an event from validated parts in a shared buffer (the
+    /// decoder's constructor).
     #[inline]
     pub(crate) fn from_parts(
         buf: Bytes,
@@ -85,40 +110,131 @@ impl MessageEvent {
         id: Span,
         id_shared: Option<Bytes>,
     ) -> Self {
-        MessageEvent { buf, data, event_type, id, id_shared }
+        MessageEvent { repr: Repr::Shared { buf, id_shared }, data, event_type, id }
+    }
+
+    /// An inline event made of the first [`INLINE_CAP`] bytes of a block
+    /// (all of it if shorter), where the spans point; `last_id`, if given,
+    /// goes after the first `used` bytes and becomes the id. The caller
+    /// checks that it fits.
+    #[inline(always)]
+    pub(crate) fn inline_block(
+        block: &[u8],
+        data: Span,
+        event_type: Span,
+        id: Span,
+        last_id: Option<(usize, &[u8])>,
+    ) -> Self {
+        let mut bytes = match block.first_chunk::<INLINE_CAP>() {
+            // A fixed-size copy: a few vector moves rather than a call.
+            Some(head) => *head,
+            None => short_head(block),
+        };
+        let id = match last_id {
+            Some((used, last_id)) => {
+                bytes[used..used + last_id.len()].copy_from_slice(last_id);
+                Span::new(used, last_id.len())
+            }
+            None => id,
+        };
+        MessageEvent { repr: Repr::Inline(InlineBytes(bytes)), data, event_type, id }
+    }
+
+    /// Whether the fields are held inline.
+    #[cfg(test)]
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self.repr, Repr::Inline(_))
+    }
+
+    /// The buffer the spans point into.
+    #[inline]
+    fn buf(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Inline(bytes) => &bytes.0,
+            Repr::Shared { buf, .. } => buf,
+        }
     }
 
     /// The event type: the last `event` field of the block, or `message`.
     #[inline]
     pub fn event_type(&self) -> &str {
-        if self.event_type.len() == 0 { "message" } else { validated(&self.buf[self.event_type.range()]) }
+        if self.event_type.len() == 0 { "message" } else { validated(&self.buf()[self.event_type.range()]) }
     }
 
     /// The data: every `data` field of the block joined with LF.
     #[inline]
     pub fn data(&self) -> &str {
-        validated(&self.buf[self.data.range()])
+        validated(&self.buf()[self.data.range()])
     }
 
-    /// The data as shared bytes, without copying: for a single-line `data`
-    /// field fed in with `feed_bytes`, a slice of the fed chunk.
+    /// The data as shared bytes: for a single-line `data` field fed in with
+    /// `feed_bytes`, a slice of the fed chunk, without copying. Data held
+    /// inline is copied.
     pub fn data_bytes(&self) -> Bytes {
-        self.buf.slice(self.data.range())
+        match &self.repr {
+            Repr::Inline(bytes) => Bytes::copy_from_slice(&bytes.0[self.data.range()]),
+            Repr::Shared { buf, .. } => buf.slice(self.data.range()),
+        }
     }
 
-    /// Takes the data out of the event without copying it.
+    /// Takes the data out of the event (without copying it unless it is
+    /// held inline).
     pub fn into_data(self) -> Str {
-        Str::from_validated_bytes(self.buf.slice(self.data.range()))
+        Str::from_validated_bytes(self.data_bytes())
     }
 
     /// The stream's last event ID when the event fired (`lastEventId`): the
     /// latest `id` field, which persists across events until changed.
     #[inline]
     pub fn last_event_id(&self) -> &str {
-        match &self.id_shared {
-            Some(id) => validated(id),
-            None => validated(&self.buf[self.id.range()]),
+        match &self.repr {
+            Repr::Shared { id_shared: Some(id), .. } => validated(id),
+            _ => validated(&self.buf()[self.id.range()]),
         }
+    }
+}
+
+/// The inline bytes of a block shorter than [`INLINE_CAP`] (out of line, so
+/// that the usual fixed-size copy stays free of a length check).
+#[inline(never)]
+fn short_head(block: &[u8]) -> [u8; INLINE_CAP] {
+    let mut bytes = [0; INLINE_CAP];
+    let n = block.len().min(INLINE_CAP);
+    bytes[..n].copy_from_slice(&block[..n]);
+    bytes
+}
+
+/// Inline storage, word-aligned so that moving an event moves whole words.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct InlineBytes([u8; INLINE_CAP]);
+
+/// Fills an inline event. The caller checks that the parts fit in
+/// [`INLINE_CAP`] bytes.
+pub(crate) struct InlineBuilder {
+    bytes: [u8; INLINE_CAP],
+    len: usize,
+}
+
+impl InlineBuilder {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        InlineBuilder { bytes: [0; INLINE_CAP], len: 0 }
+    }
+
+    /// Appends `part` and returns where it is.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, part: &[u8]) -> Span {
+        let start = self.len;
+        self.bytes[start..start + part.len()].copy_from_slice(part);
+        self.len += part.len();
+        Span::new(start, part.len())
+    }
+
+    /// The event; the spans must point at validated UTF-8.
+    #[inline(always)]
+    pub(crate) fn finish(self, data: Span, event_type: Span, id: Span) -> MessageEvent {
+        MessageEvent { repr: Repr::Inline(InlineBytes(self.bytes)), data, event_type, id }
     }
 }
 
@@ -153,6 +269,14 @@ mod tests {
         let ev = MessageEvent::new("tick", "", "");
         assert_eq!((ev.event_type(), ev.data(), ev.last_event_id()), ("tick", "", ""));
         assert_eq!(ev, ev.clone());
+        // `poll_event`'s result is no larger than the event: `?` on it needs
+        // no copy to another layout.
+        assert_eq!(size_of::<Result<Option<MessageEvent>, crate::DecodeError>>(), size_of::<MessageEvent>());
         assert_eq!(&*MessageEvent::new("", "xyz", "").into_data(), "xyz");
+        // Past the inline capacity, the same through a shared buffer.
+        let long = "x".repeat(INLINE_CAP);
+        let ev = MessageEvent::new("tick", &long, "9");
+        assert_eq!((ev.event_type(), ev.data(), ev.last_event_id()), ("tick", &*long, "9"));
+        assert_eq!(&*ev.clone().into_data(), long);
     }
 }

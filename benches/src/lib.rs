@@ -6,6 +6,8 @@
 //! - [`mod@reference`]: the two "practical limit" baselines: a memchr line
 //!   splitter that only counts events, and a direct `Vec` write encoder.
 //! - [`conformance`]: the WPT `parser` cases and a panic-safe runner.
+//! - [`encoders`]: every encoder of the encode benchmarks, through its public
+//!   API.
 //! - [`peers`]: every decoder (sse-proto and the peer crates) driven through its
 //!   public API, both as a one-shot counter (for the benchmarks) and as an
 //!   incremental feeder (for the `peer_table` example).
@@ -14,6 +16,7 @@ use bytes::Bytes;
 
 pub mod conformance;
 pub mod corpus;
+pub mod encoders;
 pub mod peers;
 pub mod reference;
 

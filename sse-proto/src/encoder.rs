@@ -5,6 +5,7 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::fmt;
+use core::mem::MaybeUninit;
 use core::time::Duration;
 
 /// A buffer frames are appended to: `Vec<u8>` or [`BytesMut`].
@@ -20,6 +21,37 @@ pub trait FrameBuf: sealed::Sealed {
     fn written(&self) -> &[u8];
     /// Shortens the buffer to `len` bytes.
     fn truncate_to(&mut self, len: usize);
+    /// Appends what `fill` writes, at most `max` bytes, with one capacity
+    /// check for all of it.
+    #[doc(hidden)]
+    fn write_frame(&mut self, max: usize, fill: impl FnOnce(&mut Frame<'_>));
+}
+
+/// Room reserved at the end of a [`FrameBuf`], filled from the front.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Frame<'a> {
+    room: &'a mut [MaybeUninit<u8>],
+    filled: usize,
+}
+
+impl Frame<'_> {
+    /// Appends `bytes`. Panics past the room reserved (a wrong size
+    /// computation, never undefined behaviour).
+    #[inline(always)]
+    pub fn put(&mut self, bytes: &[u8]) {
+        let end = self.filled + bytes.len();
+        let to = &mut self.room[self.filled..end];
+        // SAFETY: `to` is exactly `bytes.len()` writable bytes (the slicing
+        // above checked the bounds), and cannot overlap `bytes`: it is spare
+        // capacity of a buffer borrowed mutably, `bytes` a shared borrow.
+        // (A safe per-byte loop here is not turned into a `memcpy`.)
+        #[allow(unsafe_code)]
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), to.as_mut_ptr().cast::<u8>(), bytes.len());
+        }
+        self.filled = end;
+    }
 }
 
 mod sealed {
@@ -47,6 +79,21 @@ macro_rules! frame_buf {
             #[inline]
             fn truncate_to(&mut self, len: usize) {
                 self.truncate(len)
+            }
+            #[inline(always)]
+            fn write_frame(&mut self, max: usize, fill: impl FnOnce(&mut Frame<'_>)) {
+                self.reserve(max);
+                let mut frame = Frame { room: &mut self.spare_capacity_mut()[..max], filled: 0 };
+                fill(&mut frame);
+                let filled = frame.filled;
+                // SAFETY: `Frame::put` is the only way to write to the room,
+                // and it fills it contiguously from the front, so the first
+                // `filled` bytes past the length are initialized (and within
+                // the capacity: the room is a slice of it).
+                #[allow(unsafe_code)]
+                unsafe {
+                    self.set_len(self.len() + filled)
+                }
             }
         }
     };
@@ -128,19 +175,32 @@ impl core::error::Error for EncodeError {
 /// assert_eq!(out, b"event: update\nid: 7\ndata: line one\ndata: line two\n\n");
 /// # Ok::<(), sse_proto::EncodeError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event<'a> {
     event_type: Option<Cow<'a, str>>,
     data: Option<Cow<'a, str>>,
     id: Option<Cow<'a, str>>,
-    retry: Option<Duration>,
+    /// Whole milliseconds, or [`NO_RETRY`]. One plain word rather than an
+    /// `Option<Duration>`, whose mixed-width halves slow down every move of
+    /// the builder.
+    retry_ms: u64,
+}
+
+/// `retry_ms` when no `retry` is set (a reconnection time of
+/// `u64::MAX` milliseconds is written as `u64::MAX - 1`).
+const NO_RETRY: u64 = u64::MAX;
+
+impl Default for Event<'_> {
+    fn default() -> Self {
+        Event { event_type: None, data: None, id: None, retry_ms: NO_RETRY }
+    }
 }
 
 impl<'a> Event<'a> {
     /// An event of the default type (`message`) carrying `data`.
     #[inline]
     pub fn new(data: impl Into<Cow<'a, str>>) -> Self {
-        Event { event_type: None, data: Some(data.into()), id: None, retry: None }
+        Event { event_type: None, data: Some(data.into()), id: None, retry_ms: NO_RETRY }
     }
 
     /// An event whose data is `value` serialized as JSON.
@@ -178,7 +238,7 @@ impl<'a> Event<'a> {
     /// Sets the client's reconnection time (`retry:`, whole milliseconds).
     #[inline]
     pub fn retry(mut self, retry: Duration) -> Self {
-        self.retry = Some(retry);
+        self.retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX).min(NO_RETRY - 1);
         self
     }
 
@@ -199,7 +259,7 @@ impl<'a> Event<'a> {
 
     /// The reconnection time, if set.
     pub fn retry_time(&self) -> Option<Duration> {
-        self.retry
+        (self.retry_ms != NO_RETRY).then(|| Duration::from_millis(self.retry_ms))
     }
 
     /// Checks the event type and id without encoding.
@@ -234,29 +294,36 @@ impl<'a> Event<'a> {
     /// or [`EncodeError::NulInId`]; `buf` is then left unchanged.
     #[inline]
     pub fn encode<B: FrameBuf>(&self, buf: &mut B) -> Result<(), EncodeError> {
-        // One pass over each field decides between the common case (nothing
-        // to split, refuse or add) and the exact, slower general path.
         let ty = self.event_type.as_deref().unwrap_or("").as_bytes();
         let id = self.id.as_deref().unwrap_or("").as_bytes();
         let data = self.data.as_deref().unwrap_or("").as_bytes();
-        let special = has_special(ty, false) | has_special(id, true) | has_special(data, false);
-        if special || self.retry.is_some() || data.is_empty() || (self.id.is_some() && id.is_empty()) {
+        if self.retry_ms != NO_RETRY || data.is_empty() || (self.id.is_some() && id.is_empty()) {
             return self.encode_general(buf);
         }
-        buf.reserve_bytes(ty.len() + id.len() + data.len() + 24);
-        if !ty.is_empty() {
-            buf.put(b"event: ");
-            buf.put(ty);
-            buf.put(b"\n");
+        // One pass over each field decides between the common case (nothing
+        // to split, refuse or add) and the exact, slower general path.
+        if has_special(ty, false) | has_special(id, true) | has_special(data, false) {
+            return self.encode_general(buf);
         }
-        if !id.is_empty() {
-            buf.put(b"id: ");
-            buf.put(id);
-            buf.put(b"\n");
-        }
-        buf.put(b"data: ");
-        buf.put(data);
-        buf.put(b"\n\n");
+        // The frame is written in one go into reserved room: one capacity
+        // check rather than one per piece. Each line's LF is written with the
+        // next line's name.
+        buf.write_frame(ty.len() + id.len() + data.len() + 24, |frame| {
+            let mut sep = false;
+            if !ty.is_empty() {
+                frame.put(b"event: ");
+                frame.put(ty);
+                sep = true;
+            }
+            if !id.is_empty() {
+                frame.put(if sep { b"\nid: " } else { b"id: " });
+                frame.put(id);
+                sep = true;
+            }
+            frame.put(if sep { b"\ndata: " } else { b"data: " });
+            frame.put(data);
+            frame.put(b"\n\n");
+        });
         Ok(())
     }
 
@@ -307,15 +374,22 @@ impl<'a> Event<'a> {
         self.write_fields(buf);
         buf.put(b"data: ");
         let json_start = buf.written().len();
-        if let Err(e) = serde_json::to_writer(JsonWriter(buf), value) {
+        let mut raw_break = false;
+        let mut serializer =
+            serde_json::Serializer::with_formatter(JsonWriter(&mut *buf), RawBreaks(&mut raw_break));
+        if let Err(e) = value.serialize(&mut serializer) {
             buf.truncate_to(start);
             return Err(EncodeError::Json(e));
         }
         // serde_json's compact output escapes CR and LF inside strings and
-        // emits no whitespace, but a hand-written `Serialize` (a `RawValue`,
-        // say) can carry raw line breaks. Those must become separate `data:`
-        // lines or they would end the field early.
-        if has_special(&buf.written()[json_start..], false) {
+        // emits no whitespace; only a raw fragment (a `RawValue`) can carry
+        // raw line breaks. Those must become separate `data:` lines or they
+        // would end the field early.
+        if !raw_break {
+            buf.put(b"\n\n");
+            return Ok(());
+        }
+        {
             let json = buf.written()[json_start..].to_vec();
             buf.truncate_to(json_start - b"data: ".len());
             // serde_json writes UTF-8 only.
@@ -328,8 +402,6 @@ impl<'a> Event<'a> {
                     return Err(e);
                 }
             }
-        } else {
-            buf.put(b"\n");
         }
         buf.put(b"\n");
         Ok(())
@@ -342,7 +414,7 @@ impl<'a> Event<'a> {
         field(&self.event_type)
             + field(&self.id)
             + field(&self.data)
-            + if self.retry.is_some() { 28 } else { 0 }
+            + if self.retry_ms != NO_RETRY { 28 } else { 0 }
             + 1
     }
 
@@ -365,10 +437,10 @@ impl<'a> Event<'a> {
                 buf.put(b"\n");
             }
         }
-        if let Some(retry) = self.retry {
+        if self.retry_ms != NO_RETRY {
             buf.put(b"retry: ");
             let mut digits = [0u8; 20];
-            buf.put(format_u64(retry.as_millis().min(u128::from(u64::MAX)) as u64, &mut digits));
+            buf.put(format_u64(self.retry_ms, &mut digits));
             buf.put(b"\n");
         }
     }
@@ -427,6 +499,20 @@ fn for_each_line(text: &str, mut f: impl FnMut(&str)) {
     f(&text[start..]);
 }
 
+/// Whether any of 16 bytes is CR or LF (or NUL when `nul`).
+#[inline(always)]
+fn block_hits(b: &[u8; 16], nul: bool) -> bool {
+    crate::scan::block16_has_special(b, nul)
+}
+
+/// High bit set in each byte of `w` that may be CR or LF (or NUL when
+/// `nul`); zero exactly when none is.
+#[inline(always)]
+fn word_hits(w: u64, nul: bool) -> u64 {
+    let h = zero_bytes(w ^ (LO * u64::from(b'\n'))) | zero_bytes(w ^ (LO * u64::from(b'\r')));
+    if nul { h | zero_bytes(w) } else { h }
+}
+
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
@@ -442,28 +528,27 @@ fn zero_bytes(w: u64) -> u64 {
 /// overlapping), with no per-byte loop and no early exit.
 #[inline(always)]
 fn has_special(bytes: &[u8], nul: bool) -> bool {
-    #[inline(always)]
-    fn hits(w: u64, nul: bool) -> u64 {
-        let h = zero_bytes(w ^ (LO * u64::from(b'\n'))) | zero_bytes(w ^ (LO * u64::from(b'\r')));
-        if nul { h | zero_bytes(w) } else { h }
-    }
     let n = bytes.len();
     if n > 96 {
         return find_special(bytes, nul).is_some();
     }
-    if n >= 8 {
-        let mut acc = 0;
-        for word in bytes.chunks_exact(8) {
-            acc |= hits(u64::from_le_bytes(word.try_into().expect("8-byte chunks")), nul);
+    if n >= 16 {
+        let mut acc = false;
+        for block in bytes.chunks_exact(16) {
+            acc |= block_hits(block.try_into().expect("16-byte chunks"), nul);
         }
+        return acc | block_hits(bytes[n - 16..].try_into().expect("16 bytes"), nul);
+    }
+    if n >= 8 {
+        let first = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
         let last = u64::from_le_bytes(bytes[n - 8..].try_into().expect("8 bytes"));
-        return (acc | hits(last, nul)) != 0;
+        return (word_hits(first, nul) | word_hits(last, nul)) != 0;
     }
     if n >= 4 {
         // Two overlapping 4-byte reads, as one word with a harmless pad.
         let lo = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
         let hi = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
-        return hits(u64::from(lo) | u64::from(hi) << 32, nul) != 0;
+        return word_hits(u64::from(lo) | u64::from(hi) << 32, nul) != 0;
     }
     bytes.iter().any(|&b| b == b'\n' || b == b'\r' || (nul && b == 0))
 }
@@ -522,6 +607,23 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// `io::Write` over a [`FrameBuf`], for serde_json.
 #[cfg(feature = "json")]
 struct JsonWriter<'b, B>(&'b mut B);
+
+/// serde_json's compact formatter, noting whether a raw fragment (the only
+/// output serde_json does not escape) held a line break.
+#[cfg(feature = "json")]
+struct RawBreaks<'a>(&'a mut bool);
+
+#[cfg(feature = "json")]
+impl serde_json::ser::Formatter for RawBreaks<'_> {
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        *self.0 |= find_line_break(fragment.as_bytes()).is_some();
+        writer.write_all(fragment.as_bytes())
+    }
+}
 
 #[cfg(feature = "json")]
 impl<B: FrameBuf> std::io::Write for JsonWriter<'_, B> {

@@ -234,6 +234,51 @@ fn scan_block_sse2(block: &[u8; 64]) -> (u64, bool) {
     (out, high == 0)
 }
 
+/// Whether any of 16 bytes is CR or LF, or NUL when `nul` (the encoder's
+/// check of the values it writes).
+#[inline(always)]
+pub(crate) fn block16_has_special(block: &[u8; 16], nul: bool) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // SAFETY: the function only needs SSE2, which this cfg guarantees is
+        // enabled for the whole build (it is part of the x86_64 baseline).
+        #[allow(unsafe_code)]
+        unsafe {
+            block16_sse2(block, nul)
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        block16_scalar(block, nul)
+    }
+}
+
+/// The portable definition of [`block16_has_special`], and its reference in
+/// tests.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2", not(test)), allow(dead_code))]
+fn block16_scalar(block: &[u8; 16], nul: bool) -> bool {
+    block.iter().any(|&b| b == b'\n' || b == b'\r' || (nul && b == 0))
+}
+
+/// [`block16_has_special`] with SSE2: three compares and one mask.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn block16_sse2(block: &[u8; 16], nul: bool) -> bool {
+    use core::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
+    };
+    let v = load16(block);
+    let mut hits = _mm_or_si128(
+        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)),
+    );
+    if nul {
+        hits = _mm_or_si128(hits, _mm_cmpeq_epi8(v, _mm_setzero_si128()));
+    }
+    _mm_movemask_epi8(hits) != 0
+}
+
 /// The first CR or LF in `hay`, and how many leading bytes of `hay` are
 /// known to be ASCII (a lower bound, possibly 0).
 #[inline]
@@ -316,6 +361,12 @@ mod tests {
                 *b = [b'\n', b'\r', b'a', 0, 0x8a, 0x8d, b':', 0xff][(x % 8) as usize];
             }
             assert_eq!(scan_block(&block), scan_block_scalar(&block));
+            for k in 0..4 {
+                let b16: &[u8; 16] = block[16 * k..16 * k + 16].try_into().expect("16 bytes");
+                for nul in [false, true] {
+                    assert_eq!(block16_has_special(b16, nul), block16_scalar(b16, nul));
+                }
+            }
             // Every start and length through the long scanner too.
             for start in [0, 1, 7, 31, 63] {
                 let hay = &block[start..];

@@ -6,13 +6,15 @@
 //! test prints a notice and passes, unless `SSE_REQUIRE_EXTERNAL` is set (CI
 //! sets it), in which case a missing browser fails the test.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sse_smol::proto::{Event, ServerConfig};
 use sse_smol::{Broadcast, BroadcastConfig, Response, Router, Server, ServerOptions, Smol, Sse};
+
+#[path = "support/chromium.rs"]
+mod chromium;
+use chromium::Browser;
 
 const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
@@ -28,30 +30,6 @@ const PAGE: &str = r#"<!doctype html>
   source.onmessage = (e) => report({ n: -1, type: "message", data: e.data, id: e.lastEventId });
 </script>
 "#;
-
-fn find_chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
-/// Kills the browser (which this test started) when the test ends.
-struct Browser(Child, PathBuf);
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
 
 #[derive(Default)]
 struct Shared {
@@ -72,11 +50,7 @@ async fn wait_until(shared: &Arc<Mutex<Shared>>, what: &str, cond: impl Fn(&Shar
 
 #[test]
 fn chromium_event_source_resumes_without_gap_or_duplicate() {
-    let Some(chromium) = find_chromium() else {
-        if std::env::var_os("SSE_REQUIRE_EXTERNAL").is_some() {
-            panic!("Chromium is required (SSE_REQUIRE_EXTERNAL is set) but was not found on the PATH");
-        }
-        eprintln!("NOTICE: skipping the browser test: no chromium on the PATH (apt-get install chromium)");
+    let Some(chromium) = chromium::find_or_skip("the browser test") else {
         return;
     };
     smol::block_on(async {
@@ -113,25 +87,7 @@ fn chromium_event_source_resumes_without_gap_or_duplicate() {
         let shutdown = server.shutdown_handle();
         smol::spawn(server.run()).detach();
 
-        let profile = std::env::temp_dir().join(format!("sse-e2e-{}-{}", std::process::id(), addr.port()));
-        let child = Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("http://{addr}/"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
-        let _browser = Browser(child, profile);
+        let _browser = Browser::open(&chromium, addr, "e2e");
 
         wait_until(&shared, "the browser to connect", |s| s.streams.len() == 1).await;
         for i in 1..=5 {

@@ -213,6 +213,10 @@ struct Fragment {
     line_len: usize,
     /// Whether the block had no data before this line.
     first: bool,
+    /// Every piece so far was valid UTF-8 on its own (so, ending on a
+    /// character boundary, the line so far is too): no need to validate the
+    /// whole line again when it ends.
+    valid: bool,
 }
 
 /// A block longer than this (comments, unknown fields) is compacted: its
@@ -1168,6 +1172,21 @@ fn compact<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) {
         st.data_buf.extend_from_slice(&block[s.range()]);
         st.data = Data::One(Val::Owned(Span::new(0, s.len())));
     }
+    if st.meta_buf.len() < 4096 {
+        // Usually: move the type and id over into `meta_buf`, whose memory
+        // is kept from event to event.
+        for v in [&mut st.event_type, &mut st.pending_id] {
+            if let Some(Val::Block(s)) = *v {
+                let start = st.meta_buf.len();
+                st.meta_buf.extend_from_slice(&block[s.range()]);
+                *v = Some(Val::Owned(Span::new(start, s.len())));
+            }
+        }
+        src.skip(st.pos);
+        cur.consumed(st.pos);
+        st.pos = 0;
+        return;
+    }
     // Rebuild `meta_buf` with just the live values, so that repeated
     // compactions of one long block cannot make it grow.
     let mut meta = BytesMut::with_capacity(64);
@@ -1224,9 +1243,17 @@ fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> b
         // `compact` left no data in the block.
         Data::One(Val::Block(_)) => return false,
     };
+    if first {
+        // Expect a value as large as the last event's data (within reason),
+        // rather than regrow as the pieces arrive.
+        st.data_buf.reserve(st.data_hint.min(value.len().saturating_mul(8)));
+    }
+    // The line search already validated the chunk as far as it could: the
+    // value is known valid if that reached the end of the line.
+    let valid = cur.valid >= line.len() || simdutf8::basic::from_utf8(value).is_ok();
     let start = st.data_buf.len();
     st.data_buf.extend_from_slice(value);
-    st.frag = Some(Fragment { start, line_len: line.len(), first });
+    st.frag = Some(Fragment { start, line_len: line.len(), first, valid });
     let n = line.len();
     src.skip(n);
     cur.consumed(n);
@@ -1239,10 +1266,14 @@ fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> b
 fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
     let Some(mut frag) = st.frag else { return true };
     let bytes = src.bytes();
-    let (piece, end) = match find_eol(bytes) {
-        Some(e) => (&bytes[..e], Some(e)),
-        None => (bytes, None),
+    // One pass finds the line end and how much of the piece is ASCII.
+    let (end, ascii) = crate::scan::scan_long(bytes);
+    let piece = match end {
+        Some(e) => &bytes[..e],
+        None => bytes,
     };
+    frag.valid &=
+        piece.len() <= ascii || simdutf8::basic::from_utf8(&piece[ascii.min(piece.len())..]).is_ok();
     frag.line_len += piece.len();
     if frag.line_len > st.config.max_line_len {
         st.fail(DecodeError::LineTooLong { len: frag.line_len, max: st.config.max_line_len });
@@ -1266,7 +1297,7 @@ fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -
     st.frag = None;
     // The value arrived in pieces that may split characters: validate it
     // whole now, replacing invalid sequences as the spec's decoder would.
-    if simdutf8::basic::from_utf8(&st.data_buf[frag.start..]).is_err() {
+    if !frag.valid && simdutf8::basic::from_utf8(&st.data_buf[frag.start..]).is_err() {
         let text = String::from_utf8_lossy(&st.data_buf[frag.start..]).into_owned();
         st.data_buf.truncate(frag.start);
         st.data_buf.extend_from_slice(text.as_bytes());

@@ -137,7 +137,12 @@ impl Cursor {
             Some(pos + mask.trailing_zeros() as usize)
         } else {
             // Byte-at-a-time feeding lands here: a plain loop is cheapest.
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+            let upto = found.unwrap_or(rest.len());
+            if rest[..upto].is_ascii() {
+                self.ascii_run(pos, pos + upto);
+            }
+            match found {
                 Some(i) => self.found_at(pos + i),
                 None => {
                     self.scan = bytes.len();
@@ -282,7 +287,7 @@ fn block16_sse2(block: &[u8; 16], nul: bool) -> bool {
 /// The first CR or LF in `hay`, and how many leading bytes of `hay` are
 /// known to be ASCII (a lower bound, possibly 0).
 #[inline]
-fn scan_long(hay: &[u8]) -> (Option<usize>, usize) {
+pub(crate) fn scan_long(hay: &[u8]) -> (Option<usize>, usize) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -339,9 +344,15 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
             return (Some(i * 64 + mask.trailing_zeros() as usize), ascii);
         }
     }
-    let done = hay.len() - chunks.remainder().len();
-    let found = chunks.remainder().iter().position(|&b| b == b'\n' || b == b'\r').map(|p| done + p);
-    (found, ascii)
+    let rest = chunks.remainder();
+    let done = hay.len() - rest.len();
+    let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+    // The ASCII prefix may reach into the last, partial block: without
+    // this, a line that ends a chunk would never be known valid.
+    if all_ascii && rest[..found.unwrap_or(rest.len())].is_ascii() {
+        ascii = done + found.unwrap_or(rest.len());
+    }
+    (found.map(|p| done + p), ascii)
 }
 
 #[cfg(test)]

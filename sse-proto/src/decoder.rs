@@ -607,6 +607,7 @@ impl Decoder {
         st.skip_lf = false;
         st.bom_pending = true;
         st.eof = false;
+        st.data_hint = 0;
         st.error = None;
         st.overflow = None;
         st.discard_block();
@@ -900,6 +901,7 @@ impl State {
     fn fail(&mut self, err: DecodeError) -> DecodeError {
         self.error = Some(err);
         self.discard_block();
+        self.data_hint = 0;
         // The stream is over: give the memory back, not just the bytes.
         self.data_buf = BytesMut::new();
         self.meta_buf = BytesMut::new();
@@ -916,6 +918,15 @@ impl State {
         self.pending_id = None;
         self.data_buf.clear();
         self.meta_buf.clear();
+    }
+
+    /// How much room to reserve for data known to need `need` bytes: as
+    /// much as the last event gathered (events of a stream tend to be
+    /// alike), but never more than 4 times what is known nor more than the
+    /// data limit, so an event never holds much more memory than it uses.
+    #[inline]
+    fn hinted(&self, need: usize) -> usize {
+        need.max(self.data_hint.min(need.saturating_mul(4)).min(self.config.max_data_len))
     }
 
     /// Checks the data limit for a buffer that would hold `len` bytes.
@@ -981,7 +992,7 @@ impl State {
                     // Events of a stream tend to be alike: expect this one
                     // to be as large as the last (within reason), rather than
                     // regrow and copy line by line.
-                    self.data_buf.reserve(len.max(self.data_hint.min(len.saturating_mul(4))));
+                    self.data_buf.reserve(self.hinted(len));
                     self.data_buf.extend_from_slice(&block[s.range()]);
                 }
                 // An owned first value is already all of `data_buf`.
@@ -1153,8 +1164,8 @@ impl State {
         let id_span = Span::new(buf.len(), id.len());
         buf.extend_from_slice(id);
         // The next event of several lines reserves this much up front
-        // (see `second_data_line`), instead of growing step by step.
-        self.data_hint = len;
+        // (see `hinted`), instead of growing step by step.
+        self.data_hint = len.min(self.config.max_data_len);
         MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, None)
     }
 }
@@ -1246,7 +1257,7 @@ fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> b
     if first {
         // Expect a value as large as the last event's data (within reason),
         // rather than regrow as the pieces arrive.
-        st.data_buf.reserve(st.data_hint.min(value.len().saturating_mul(8)));
+        st.data_buf.reserve(st.hinted(value.len()));
     }
     // The line search already validated the chunk as far as it could: the
     // value is known valid if that reached the end of the line.

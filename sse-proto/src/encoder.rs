@@ -5,7 +5,6 @@ use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::fmt;
-use core::mem::MaybeUninit;
 use core::time::Duration;
 
 /// A buffer frames are appended to: `Vec<u8>` or [`BytesMut`].
@@ -21,43 +20,47 @@ pub trait FrameBuf: sealed::Sealed {
     fn written(&self) -> &[u8];
     /// Shortens the buffer to `len` bytes.
     fn truncate_to(&mut self, len: usize);
-    /// Appends what `fill` writes, at most `max` bytes, with one capacity
-    /// check for all of it.
-    #[doc(hidden)]
-    fn write_frame(&mut self, max: usize, fill: impl FnOnce(&mut Frame<'_>));
 }
 
-/// Room reserved at the end of a [`FrameBuf`], filled from the front.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Frame<'a> {
-    room: &'a mut [MaybeUninit<u8>],
-    filled: usize,
-}
-
-impl Frame<'_> {
-    /// Appends `bytes`. Panics past the room reserved (a wrong size
-    /// computation, never undefined behaviour).
-    #[inline(always)]
-    pub fn put(&mut self, bytes: &[u8]) {
-        let end = self.filled + bytes.len();
-        let to = &mut self.room[self.filled..end];
-        // SAFETY: `to` is exactly `bytes.len()` writable bytes (the slicing
-        // above checked the bounds), and cannot overlap `bytes`: it is spare
-        // capacity of a buffer borrowed mutably, `bytes` a shared borrow.
-        // (A safe per-byte loop here is not turned into a `memcpy`.)
-        #[allow(unsafe_code)]
-        unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), to.as_mut_ptr().cast::<u8>(), bytes.len());
-        }
-        self.filled = end;
-    }
-}
-
+/// What the encoder needs of a buffer beyond [`FrameBuf`], out of users'
+/// reach (the module is private: these can be neither named nor called).
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for alloc::vec::Vec<u8> {}
-    impl Sealed for bytes::BytesMut {}
+    use core::mem::MaybeUninit;
+
+    pub trait Sealed {
+        /// Appends what `fill` writes, at most `max` bytes, with one
+        /// capacity check for all of it.
+        fn write_frame(&mut self, max: usize, fill: impl FnOnce(&mut Frame<'_>))
+        where
+            Self: Sized;
+    }
+
+    /// Room reserved at the end of a [`FrameBuf`](super::FrameBuf), filled
+    /// from the front.
+    #[derive(Debug)]
+    pub struct Frame<'a> {
+        pub(super) room: &'a mut [MaybeUninit<u8>],
+        pub(super) filled: usize,
+    }
+
+    impl Frame<'_> {
+        /// Appends `bytes`. Panics past the room reserved (a wrong size
+        /// computation, never undefined behaviour).
+        #[inline(always)]
+        pub fn put(&mut self, bytes: &[u8]) {
+            let end = self.filled + bytes.len();
+            let to = &mut self.room[self.filled..end];
+            // SAFETY: `to` is exactly `bytes.len()` writable bytes (the slicing
+            // above checked the bounds), and cannot overlap `bytes`: it is spare
+            // capacity of a buffer borrowed mutably, `bytes` a shared borrow.
+            // (A safe per-byte loop here is not turned into a `memcpy`.)
+            #[allow(unsafe_code)]
+            unsafe {
+                core::ptr::copy_nonoverlapping(bytes.as_ptr(), to.as_mut_ptr().cast::<u8>(), bytes.len());
+            }
+            self.filled = end;
+        }
+    }
 }
 
 /// `Vec<u8>` and `BytesMut` implement [`FrameBuf`] alike.
@@ -80,10 +83,13 @@ macro_rules! frame_buf {
             fn truncate_to(&mut self, len: usize) {
                 self.truncate(len)
             }
+        }
+
+        impl sealed::Sealed for $t {
             #[inline(always)]
-            fn write_frame(&mut self, max: usize, fill: impl FnOnce(&mut Frame<'_>)) {
+            fn write_frame(&mut self, max: usize, fill: impl FnOnce(&mut sealed::Frame<'_>)) {
                 self.reserve(max);
-                let mut frame = Frame { room: &mut self.spare_capacity_mut()[..max], filled: 0 };
+                let mut frame = sealed::Frame { room: &mut self.spare_capacity_mut()[..max], filled: 0 };
                 fill(&mut frame);
                 let filled = frame.filled;
                 // SAFETY: `Frame::put` is the only way to write to the room,
@@ -175,7 +181,7 @@ impl core::error::Error for EncodeError {
 /// assert_eq!(out, b"event: update\nid: 7\ndata: line one\ndata: line two\n\n");
 /// # Ok::<(), sse_proto::EncodeError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Event<'a> {
     event_type: Option<Cow<'a, str>>,
     data: Option<Cow<'a, str>>,
@@ -189,6 +195,17 @@ pub struct Event<'a> {
 /// `retry_ms` when no `retry` is set (a reconnection time of
 /// `u64::MAX` milliseconds is written as `u64::MAX - 1`).
 const NO_RETRY: u64 = u64::MAX;
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("event_type", &self.event_type)
+            .field("data", &self.data)
+            .field("id", &self.id)
+            .field("retry", &self.retry_time())
+            .finish()
+    }
+}
 
 impl Default for Event<'_> {
     fn default() -> Self {
@@ -235,7 +252,9 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// Sets the client's reconnection time (`retry:`, whole milliseconds).
+    /// Sets the client's reconnection time (`retry:`). The field carries
+    /// whole milliseconds: a fraction of a millisecond is dropped, and a
+    /// time beyond 2^64 - 2 ms (half a billion years) is written as that.
     #[inline]
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX).min(NO_RETRY - 1);
@@ -608,8 +627,9 @@ fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 #[cfg(feature = "json")]
 struct JsonWriter<'b, B>(&'b mut B);
 
-/// serde_json's compact formatter, noting whether a raw fragment (the only
-/// output serde_json does not escape) held a line break.
+/// serde_json's compact formatter, noting whether text it writes unescaped
+/// (a raw fragment, or a number's text) held a line break. Everything else
+/// it writes is escaped or made of digits and punctuation.
 #[cfg(feature = "json")]
 struct RawBreaks<'a>(&'a mut bool);
 
@@ -622,6 +642,17 @@ impl serde_json::ser::Formatter for RawBreaks<'_> {
     ) -> std::io::Result<()> {
         *self.0 |= find_line_break(fragment.as_bytes()).is_some();
         writer.write_all(fragment.as_bytes())
+    }
+
+    /// The other output written as given: a number's text under serde_json's
+    /// `arbitrary_precision` feature, which any crate in the build can turn on.
+    fn write_number_str<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: &str,
+    ) -> std::io::Result<()> {
+        *self.0 |= find_line_break(value.as_bytes()).is_some();
+        writer.write_all(value.as_bytes())
     }
 }
 
@@ -645,6 +676,7 @@ impl<B: FrameBuf> std::io::Write for JsonWriter<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     fn enc(ev: &Event<'_>) -> Vec<u8> {
         let mut out = Vec::new();
@@ -736,5 +768,41 @@ mod tests {
         let mut out = Vec::new();
         Event::default().encode_json(&raw, &mut out).unwrap();
         assert_eq!(out, b"data: {\ndata: \"a\": 1\ndata: }\n\n");
+    }
+
+    #[test]
+    fn unescaped_json_text_is_checked_for_line_breaks() {
+        // Raw fragments and, under `arbitrary_precision`, number text are the
+        // two things serde_json writes as given.
+        use serde_json::ser::Formatter;
+        for (text, breaks) in [("12.5", false), ("1\n2", true), ("{\"a\":\r1}", true)] {
+            let mut out = Vec::new();
+            let mut seen = false;
+            RawBreaks(&mut seen).write_number_str(&mut out, text).unwrap();
+            assert_eq!((seen, &out[..]), (breaks, text.as_bytes()));
+            let mut seen = false;
+            RawBreaks(&mut seen).write_raw_fragment(&mut out, text).unwrap();
+            assert_eq!(seen, breaks);
+        }
+    }
+
+    #[test]
+    fn retry_is_whole_milliseconds_and_debug_shows_it() {
+        let ev = Event::default().retry(Duration::from_micros(2_500_900));
+        assert_eq!(ev.retry_time(), Some(Duration::from_millis(2500)));
+        assert_eq!(enc(&ev), b"retry: 2500\n\n");
+        assert_eq!(enc(&Event::default().retry(Duration::MAX)), b"retry: 18446744073709551614\n\n");
+        assert_eq!(Event::new("x").retry_time(), None);
+        let debug = format!("{:?}", Event::new("x").retry(Duration::from_secs(3)));
+        assert!(debug.contains("retry: Some(3s)"), "{debug}");
+        assert!(format!("{:?}", Event::new("x")).contains("retry: None"));
+    }
+
+    #[test]
+    fn frame_buffers_can_be_used_as_trait_objects() {
+        let mut v = Vec::new();
+        let buf: &mut dyn FrameBuf = &mut v;
+        buf.put(b"x");
+        assert_eq!(buf.written(), b"x");
     }
 }

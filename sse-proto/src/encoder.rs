@@ -770,6 +770,7 @@ mod tests {
         assert_eq!(out, b"data: {\ndata: \"a\": 1\ndata: }\n\n");
     }
 
+    #[cfg(feature = "json")]
     #[test]
     fn unescaped_json_text_is_checked_for_line_breaks() {
         // Raw fragments and, under `arbitrary_precision`, number text are the

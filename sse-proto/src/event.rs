@@ -178,9 +178,12 @@ impl MessageEvent {
     }
 
     /// Takes the data out of the event (without copying it unless it is
-    /// held inline).
+    /// held inline; short data then goes inline in the `Str` too).
     pub fn into_data(self) -> Str {
-        Str::from_validated_bytes(self.data_bytes())
+        match &self.repr {
+            Repr::Inline(bytes) => Str::from_validated_slice(&bytes.0[self.data.range()]),
+            Repr::Shared { buf, .. } => Str::from_validated_bytes(buf.slice(self.data.range())),
+        }
     }
 
     /// The stream's last event ID when the event fired (`lastEventId`): the

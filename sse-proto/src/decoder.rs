@@ -288,7 +288,9 @@ struct State {
 ///   input is chunked (the search position is remembered across feeds).
 /// - **Bounded**: memory stays within the [`DecoderConfig`] limits plus one
 ///   fed chunk; going past a limit is a sticky [`DecodeError`].
-/// - **Zero-copy**: single-line `data` is a slice of the fed bytes.
+/// - **Zero-copy**: single-line `data` fed with [`feed_bytes`](Self::feed_bytes)
+///   is a slice of the fed chunk; small events fed with [`feed`](Self::feed)
+///   (already copied in) are held inline in the event, which is cheaper still.
 /// - **Never panics**, whatever the input.
 ///
 /// ```
@@ -978,29 +980,25 @@ impl State {
     /// The second `data` line of a block: the data moves to `data_buf`.
     #[inline(never)]
     fn second_data_line(&mut self, block: &[u8], first: Val, value: Val, value_len: usize) -> bool {
-        {
-            {
-                let first_len = match first {
-                    Val::Block(s) | Val::Owned(s) => s.len(),
-                };
-                let len = first_len + 1 + value_len;
-                if !self.check_data_len(len) {
-                    return false;
-                }
-                if let Val::Block(s) = first {
-                    self.data_buf.clear();
-                    // Events of a stream tend to be alike: expect this one
-                    // to be as large as the last (within reason), rather than
-                    // regrow and copy line by line.
-                    self.data_buf.reserve(self.hinted(len));
-                    self.data_buf.extend_from_slice(&block[s.range()]);
-                }
-                // An owned first value is already all of `data_buf`.
-                self.data_buf.extend_from_slice(b"\n");
-                self.extend_data(block, value);
-                self.data = Data::Many;
-            }
+        let first_len = match first {
+            Val::Block(s) | Val::Owned(s) => s.len(),
+        };
+        let len = first_len + 1 + value_len;
+        if !self.check_data_len(len) {
+            return false;
         }
+        if let Val::Block(s) = first {
+            self.data_buf.clear();
+            // Events of a stream tend to be alike: expect this one to be as
+            // large as the last (within reason), rather than regrow and copy
+            // line by line.
+            self.data_buf.reserve(self.hinted(len));
+            self.data_buf.extend_from_slice(&block[s.range()]);
+        }
+        // An owned first value is already all of `data_buf`.
+        self.data_buf.extend_from_slice(b"\n");
+        self.extend_data(block, value);
+        self.data = Data::Many;
         true
     }
 
@@ -1139,15 +1137,19 @@ impl State {
             }
         };
         let ty = field(f.event_type);
-        let id = if f.id.is_some() { field(f.id) } else { &self.last_id };
-        let len = data.len() + ty.len() + id.len();
-        if len <= INLINE_CAP {
+        // An event without an `id` field carries the last event ID set by an
+        // earlier block: copied when the event fits inline, else shared.
+        let inherit = f.id.is_none();
+        let id = if inherit { &self.last_id[..] } else { field(f.id) };
+        if data.len() + ty.len() + id.len() <= INLINE_CAP {
             // Gathered inline: `data_buf` keeps its memory for the next one.
             let mut parts = InlineBuilder::new();
             let (data, ty, id) = (parts.push(data), parts.push(ty), parts.push(id));
             self.data_buf.clear();
             return parts.finish(data, ty, id);
         }
+        let id = if inherit { &[][..] } else { id };
+        let len = data.len() + ty.len() + id.len();
         let data_len = data.len();
         let mut buf = match f.data {
             Data::One(Val::Block(s)) => {
@@ -1166,7 +1168,8 @@ impl State {
         // The next event of several lines reserves this much up front
         // (see `hinted`), instead of growing step by step.
         self.data_hint = len.min(self.config.max_data_len);
-        MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, None)
+        let id_shared = if inherit { self.shared_last_id() } else { None };
+        MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, id_shared)
     }
 }
 

@@ -130,6 +130,37 @@ fn many_data_lines_hit_the_data_limit() {
     assert!(PEAK.load(Ordering::Relaxed) - base < 3 * MIB);
 }
 
+#[test]
+fn kept_events_hold_little_more_memory_than_their_data() {
+    // A large event (with a long id) sets the decoder's size hint; smaller
+    // events of several lines after it must not each keep a buffer that
+    // large, nor one above the data limit.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let max_data = 64 * 1024;
+    let mut d = Decoder::with_config(DecoderConfig::default().max_data_len(max_data));
+    let big =
+        format!("id: {}\ndata: {}\ndata: {}\n\n", "i".repeat(MIB), "a".repeat(30_000), "b".repeat(30_000));
+    d.feed(big.as_bytes());
+    assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 60_001);
+    let small = format!("data: {}\ndata: {}\n\n", "c".repeat(200), "d".repeat(200));
+    // The first one after the big event may reserve up to 4 times its data;
+    // it also makes the shared copy of the long last event ID, which every
+    // later event shares.
+    d.feed(small.as_bytes());
+    assert_eq!(d.poll_event().unwrap().unwrap().last_event_id().len(), MIB);
+    let base = reset_peak();
+    let mut kept = Vec::new();
+    for _ in 0..1000 {
+        d.feed(small.as_bytes());
+        kept.push(d.poll_event().unwrap().unwrap());
+    }
+    let held = LIVE.load(Ordering::Relaxed) - base;
+    let data: usize = kept.iter().map(|e| e.data().len()).sum();
+    // 401 bytes of data each, held with little slack (the event itself and
+    // the vector of kept events are about 130 bytes each).
+    assert!(held <= 2 * data + 1000 * 200, "{held} bytes held for {data} bytes of data");
+}
+
 fn time_byte_by_byte(len: usize) -> Duration {
     let mut input = b"data: ".to_vec();
     input.resize(len, b'q');

@@ -54,7 +54,14 @@ pub(crate) const INLINE_CAP: usize = 96;
 /// - Otherwise an event whose fields fit in 96 bytes (most ticks, tokens and
 ///   notifications) holds them inline: no allocation and no reference count
 ///   to touch when it is made, moved or dropped.
-/// - Any other event is one shared buffer made for it.
+/// - A larger event with one `data` line shares the part of the decoder's
+///   input buffer it came from (no copy).
+/// - Any other event (several `data` lines) is one buffer made for it.
+///
+/// An event that shares input keeps that memory alive while it lives (the
+/// fed chunk, or a part of the decoder's buffer): keep
+/// [`into_data`](Self::into_data) or a copy instead when holding events
+/// for long.
 #[derive(Clone)]
 pub struct MessageEvent {
     repr: Repr,

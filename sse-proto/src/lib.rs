@@ -60,7 +60,7 @@
 //! # Ok::<(), sse_proto::EncodeError>(())
 //! ```
 //!
-//! With the `json` feature, [`Event::encode_json`] serializes a `serde` value
+//! With the `json` feature, `Event::encode_json` serializes a `serde` value
 //! straight into the frame.
 //!
 //! # Connection lifecycle (feature `std`)

@@ -1084,9 +1084,26 @@ impl State {
                     // block.
                     _ => (Span::default(), end(data).max(end(ty)), self.last_id.len()),
                 };
-                if !S::SLICES && used + last_id <= INLINE_CAP {
-                    let last_id = (last_id > 0).then_some((used, &self.last_id[..]));
-                    let event = MessageEvent::inline_block(src.bytes(), data, ty, id, last_id);
+                // The copy starts at the first value the block set, not at
+                // the block's start: the field names before it are not needed.
+                let ty_set = matches!(f.event_type, Some(Val::Block(_)));
+                let id_set = matches!(f.id, Some(Val::Block(_)));
+                let from = data.start().min(if ty_set { ty.start() } else { usize::MAX }).min(if id_set {
+                    id.start()
+                } else {
+                    usize::MAX
+                });
+                if !S::SLICES && used - from + last_id <= INLINE_CAP {
+                    let shift =
+                        |s: Span, set: bool| if set { Span::new(s.start() - from, s.len()) } else { s };
+                    let last_id = (last_id > 0).then_some((used - from, &self.last_id[..]));
+                    let event = MessageEvent::inline_block(
+                        &src.bytes()[from..],
+                        shift(data, true),
+                        shift(ty, ty_set),
+                        shift(id, id_set),
+                        last_id,
+                    );
                     src.skip(f.total);
                     event
                 } else {

@@ -39,8 +39,10 @@ impl Span {
     }
 }
 
-/// Events whose fields fit in this many bytes are stored inline.
-pub(crate) const INLINE_CAP: usize = 96;
+/// Events whose fields fit in this many bytes are stored inline. 64 holds
+/// most ticks, tokens and notifications and keeps an event at 96 bytes (the
+/// shared form is 64 too), cheap to move out of `poll_event`.
+pub(crate) const INLINE_CAP: usize = 64;
 
 /// An event the stream dispatched: what a browser's `EventSource` hands to
 /// its listeners as a `MessageEvent`.
@@ -51,7 +53,7 @@ pub(crate) const INLINE_CAP: usize = 96;
 ///   [`Decoder::feed_bytes`](crate::Decoder::feed_bytes) keeps that chunk as
 ///   its buffer: no copy and no allocation, and `data` is a slice of the
 ///   bytes that were fed in.
-/// - Otherwise an event whose fields fit in 96 bytes (most ticks, tokens and
+/// - Otherwise an event whose fields fit in 64 bytes (most ticks, tokens and
 ///   notifications) holds them inline: no allocation and no reference count
 ///   to touch when it is made, moved or dropped.
 /// - A larger event with one `data` line shares the part of the decoder's
@@ -282,6 +284,8 @@ mod tests {
         // `poll_event`'s result is no larger than the event: `?` on it needs
         // no copy to another layout.
         assert_eq!(size_of::<Result<Option<MessageEvent>, crate::DecodeError>>(), size_of::<MessageEvent>());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size_of::<MessageEvent>(), 96, "an event is cheap to move");
         assert_eq!(&*MessageEvent::new("", "xyz", "").into_data(), "xyz");
         // Past the inline capacity, the same through a shared buffer.
         let long = "x".repeat(INLINE_CAP);

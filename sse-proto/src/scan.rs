@@ -97,13 +97,7 @@ impl Cursor {
         }
         let (found, ascii) = scan_long(bytes.get(pos..).unwrap_or_default());
         self.ascii_run(pos, pos + ascii);
-        match found {
-            Some(i) => self.found_at(pos + i),
-            None => {
-                self.scan = bytes.len();
-                None
-            }
-        }
+        self.found_or_end(found.map(|i| pos + i), bytes.len())
     }
 
     /// Records that `bytes[from..to]` is ASCII: if the validated prefix
@@ -142,12 +136,19 @@ impl Cursor {
             if rest[..upto].is_ascii() {
                 self.ascii_run(pos, pos + upto);
             }
-            match found {
-                Some(i) => self.found_at(pos + i),
-                None => {
-                    self.scan = bytes.len();
-                    None
-                }
+            self.found_or_end(found.map(|i| pos + i), bytes.len())
+        }
+    }
+
+    /// Records the outcome of a search without a mask: a terminator at
+    /// `found`, or none before `len`.
+    #[inline]
+    fn found_or_end(&mut self, found: Option<usize>, len: usize) -> Option<usize> {
+        match found {
+            Some(pos) => self.found_at(pos),
+            None => {
+                self.scan = len;
+                None
             }
         }
     }

@@ -475,25 +475,24 @@ impl<'a> Event<'a> {
 /// assert_eq!(out, b": keep-alive\n");
 /// ```
 pub fn encode_comment<B: FrameBuf>(text: &str, buf: &mut B) {
-    for_each_line(text, |line| {
-        if line.is_empty() {
-            buf.put(b":\n");
-        } else {
-            buf.put(b": ");
-            buf.put(line.as_bytes());
-            buf.put(b"\n");
-        }
-    });
+    write_lines(buf, b":\n", b": ", text);
 }
 
 /// Writes `data` as `data:` lines, splitting at CRLF, CR and LF.
 #[inline]
 fn write_data<B: FrameBuf>(buf: &mut B, data: &str) {
-    for_each_line(data, |line| {
+    write_lines(buf, b"data:\n", b"data: ", data);
+}
+
+/// Writes one line per line of `text`: `empty` for an empty one, else
+/// `prefix`, the line and LF.
+#[inline]
+fn write_lines<B: FrameBuf>(buf: &mut B, empty: &[u8], prefix: &[u8], text: &str) {
+    for_each_line(text, |line| {
         if line.is_empty() {
-            buf.put(b"data:\n");
+            buf.put(empty);
         } else {
-            buf.put(b"data: ");
+            buf.put(prefix);
             buf.put(line.as_bytes());
             buf.put(b"\n");
         }

@@ -219,6 +219,11 @@ struct Fragment {
     valid: bool,
 }
 
+/// Events up to this size that are gathered in `data_buf` share its
+/// allocation with the events before and after them (see
+/// `State::owned_event`); a larger one takes the allocation for itself.
+const SHARED_EVENT_MAX: usize = 16 * 1024;
+
 /// A block longer than this (comments, unknown fields) is compacted: its
 /// values are copied out and its lines dropped, so the decoder's memory does
 /// not grow with lines it ignores.
@@ -1167,21 +1172,35 @@ impl State {
         }
         let id = if inherit { &[][..] } else { id };
         let len = data.len() + ty.len() + id.len();
-        let data_len = data.len();
-        let mut buf = match f.data {
-            Data::One(Val::Block(s)) => {
-                let mut buf = BytesMut::with_capacity(len);
-                buf.extend_from_slice(&block[s.range()]);
-                buf
+        // The event is gathered in `data_buf` (data of several lines already
+        // is) and split off. The rest of the allocation stays with
+        // `data_buf` for the next events, and once they are all dropped
+        // `reserve` takes the whole allocation back: a consumer that drops
+        // its events allocates nothing per event. A large event takes the
+        // allocation whole, so that small events kept later never pin it.
+        let (data_len, ty_len, id_len) = (data.len(), ty.len(), id.len());
+        if let Data::One(Val::Block(s)) = f.data {
+            self.data_buf.clear();
+            self.data_buf.reserve(len);
+            self.data_buf.extend_from_slice(&block[s.range()]);
+        } else {
+            self.data_buf.reserve(ty_len + id_len);
+        }
+        let field = |v: Option<Val>| -> &[u8] {
+            match v {
+                Some(Val::Block(s)) => &block[s.range()],
+                Some(Val::Owned(s)) => &self.meta_buf[s.range()],
+                None => &[],
             }
-            _ => core::mem::take(&mut self.data_buf),
         };
-        buf.reserve(len - buf.len());
+        let (ty, id) = (field(f.event_type), if inherit { &[][..] } else { field(f.id) });
+        self.data_buf.extend_from_slice(ty);
+        self.data_buf.extend_from_slice(id);
+        let buf =
+            if len <= SHARED_EVENT_MAX { self.data_buf.split() } else { core::mem::take(&mut self.data_buf) };
         let data_span = Span::new(0, data_len);
-        let ty_span = Span::new(buf.len(), ty.len());
-        buf.extend_from_slice(ty);
-        let id_span = Span::new(buf.len(), id.len());
-        buf.extend_from_slice(id);
+        let ty_span = Span::new(data_len, ty_len);
+        let id_span = Span::new(data_len + ty_len, id_len);
         // The next event of several lines reserves this much up front
         // (see `hinted`), instead of growing step by step.
         self.data_hint = len.min(self.config.max_data_len);

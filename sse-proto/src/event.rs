@@ -58,10 +58,14 @@ pub(crate) const INLINE_CAP: usize = 64;
 ///   to touch when it is made, moved or dropped.
 /// - A larger event with one `data` line shares the part of the decoder's
 ///   input buffer it came from (no copy).
-/// - Any other event (several `data` lines) is one buffer made for it.
+/// - Any other event (several `data` lines) is gathered by the decoder in a
+///   buffer that up to 16 KiB events share, one after another: once they
+///   are dropped the decoder writes over it again, allocating nothing. A
+///   larger event has a buffer to itself.
 ///
-/// An event that shares input keeps that memory alive while it lives (the
-/// fed chunk, or a part of the decoder's buffer): keep
+/// An event that shares memory keeps it alive while it lives (the fed
+/// chunk, a part of the decoder's buffer, or a buffer shared with a few
+/// events next to it): keep
 /// [`into_data`](Self::into_data) or a copy instead when holding events
 /// for long.
 #[derive(Clone)]

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Allocations made (and reallocations), for tests that count them.
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// Tests in this file run one at a time while they read the counters.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -25,6 +27,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         if !p.is_null() {
             let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(live, Ordering::Relaxed);
@@ -39,6 +42,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         if !p.is_null() {
             LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
             let live = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
@@ -159,6 +163,53 @@ fn kept_events_hold_little_more_memory_than_their_data() {
     // 401 bytes of data each, held with little slack (the event itself and
     // the vector of kept events are about 130 bytes each).
     assert!(held <= 2 * data + 1000 * 200, "{held} bytes held for {data} bytes of data");
+}
+
+#[test]
+fn events_dropped_as_they_come_cost_no_allocation_each() {
+    // Events of several lines are carved out of one buffer that is taken
+    // back once they are dropped.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let block = format!("event: e\nid: 1\ndata: {}\ndata: {}\n\n", "x".repeat(1000), "y".repeat(1000));
+    let stream = block.repeat(100);
+    let mut d = Decoder::new();
+    d.feed(stream.as_bytes());
+    // The first events size the buffers.
+    for _ in 0..10 {
+        assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 2001);
+    }
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..90 {
+        assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 2001);
+    }
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    assert!(allocs <= 2, "{allocs} allocations for 90 events");
+}
+
+#[test]
+fn a_few_kept_events_pin_little_memory() {
+    // Keeping one event in 50 must not keep the buffers of the others, nor
+    // one large buffer for a few small events.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let base = reset_peak();
+    let mut d = Decoder::new();
+    // A large event first: its buffer must not be shared by later ones.
+    d.feed(format!("data: {}\ndata: {}\n\n", "a".repeat(MIB), "b".repeat(MIB)).as_bytes());
+    assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 2 * MIB + 1);
+    let block = format!("data: {}\ndata: {}\n\n", "c".repeat(300), "d".repeat(300));
+    let mut kept = Vec::new();
+    for i in 0..5000 {
+        d.feed(block.as_bytes());
+        let event = d.poll_event().unwrap().unwrap();
+        if i % 50 == 0 {
+            kept.push(event);
+        }
+    }
+    // What the kept events hold once the decoder is gone.
+    drop(d);
+    let held = LIVE.load(Ordering::Relaxed) - base;
+    // 100 events of 601 bytes: each may pin one buffer of a few events.
+    assert!(held <= 100 * 8 * 1024, "{held} bytes held by {} kept events", kept.len());
 }
 
 fn time_byte_by_byte(len: usize) -> Duration {

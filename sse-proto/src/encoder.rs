@@ -208,6 +208,7 @@ impl fmt::Debug for Event<'_> {
 }
 
 impl Default for Event<'_> {
+    #[inline(always)]
     fn default() -> Self {
         Event { event_type: None, data: None, id: None, retry_ms: NO_RETRY }
     }
@@ -215,7 +216,7 @@ impl Default for Event<'_> {
 
 impl<'a> Event<'a> {
     /// An event of the default type (`message`) carrying `data`.
-    #[inline]
+    #[inline(always)]
     pub fn new(data: impl Into<Cow<'a, str>>) -> Self {
         Event { event_type: None, data: Some(data.into()), id: None, retry_ms: NO_RETRY }
     }
@@ -231,14 +232,14 @@ impl<'a> Event<'a> {
     }
 
     /// Sets the event type (`event:`). An empty type is not written.
-    #[inline]
+    #[inline(always)]
     pub fn event(mut self, event_type: impl Into<Cow<'a, str>>) -> Self {
         self.event_type = Some(event_type.into());
         self
     }
 
     /// Sets the data, replacing any set before.
-    #[inline]
+    #[inline(always)]
     pub fn data(mut self, data: impl Into<Cow<'a, str>>) -> Self {
         self.data = Some(data.into());
         self
@@ -246,7 +247,7 @@ impl<'a> Event<'a> {
 
     /// Sets the id (`id:`); the client sends it back as `Last-Event-ID` when
     /// it reconnects. An empty id resets the client's last event ID.
-    #[inline]
+    #[inline(always)]
     pub fn id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
         self.id = Some(id.into());
         self
@@ -255,7 +256,7 @@ impl<'a> Event<'a> {
     /// Sets the client's reconnection time (`retry:`). The field carries
     /// whole milliseconds: a fraction of a millisecond is dropped, and a
     /// time beyond 2^64 - 2 ms (half a billion years) is written as that.
-    #[inline]
+    #[inline(always)]
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX).min(NO_RETRY - 1);
         self
@@ -288,21 +289,25 @@ impl<'a> Event<'a> {
     /// The same as [`encode`](Self::encode).
     #[inline]
     pub fn validate(&self) -> Result<(), EncodeError> {
-        if let Some(t) = &self.event_type
-            && let Some(index) = find_line_break(t.as_bytes())
-        {
-            return Err(EncodeError::LineBreakInEventType { index });
+        self.fields().validate()
+    }
+
+    /// The fields as plain borrowed text, for the encoding paths.
+    ///
+    /// The slow paths take this view by value instead of `&self`: were the
+    /// builder's address taken, it would have to be kept in memory, and an
+    /// event built around a call (`Event::new(d).id(itoa.format(i))`) is then
+    /// copied as a whole after the call, with loads wider than the stores
+    /// that wrote it, a store-forwarding stall that costs more than the
+    /// encoding. As scalars, its fields stay in registers.
+    #[inline(always)]
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            event_type: self.event_type.as_deref(),
+            id: self.id.as_deref(),
+            data: self.data.as_deref(),
+            retry_ms: self.retry_ms,
         }
-        if let Some(id) = &self.id
-            && let Some(index) = find_line_break_or_nul(id.as_bytes())
-        {
-            return Err(if id.as_bytes()[index] == 0 {
-                EncodeError::NulInId { index }
-            } else {
-                EncodeError::LineBreakInId { index }
-            });
-        }
-        Ok(())
     }
 
     /// Appends the event as one frame to `buf`.
@@ -313,16 +318,17 @@ impl<'a> Event<'a> {
     /// or [`EncodeError::NulInId`]; `buf` is then left unchanged.
     #[inline]
     pub fn encode<B: FrameBuf>(&self, buf: &mut B) -> Result<(), EncodeError> {
-        let ty = self.event_type.as_deref().unwrap_or("").as_bytes();
-        let id = self.id.as_deref().unwrap_or("").as_bytes();
-        let data = self.data.as_deref().unwrap_or("").as_bytes();
-        if self.retry_ms != NO_RETRY || data.is_empty() || (self.id.is_some() && id.is_empty()) {
-            return self.encode_general(buf);
+        let f = self.fields();
+        let ty = f.event_type.unwrap_or("").as_bytes();
+        let id = f.id.unwrap_or("").as_bytes();
+        let data = f.data.unwrap_or("").as_bytes();
+        if f.retry_ms != NO_RETRY || data.is_empty() || (f.id.is_some() && id.is_empty()) {
+            return f.encode_general(buf);
         }
         // One pass over each field decides between the common case (nothing
         // to split, refuse or add) and the exact, slower general path.
         if has_special(ty, false) | has_special(id, true) | has_special(data, false) {
-            return self.encode_general(buf);
+            return f.encode_general(buf);
         }
         // The frame is written in one go into reserved room: one capacity
         // check rather than one per piece. Each line's LF is written with the
@@ -346,20 +352,6 @@ impl<'a> Event<'a> {
         Ok(())
     }
 
-    /// [`encode`](Self::encode) for every shape of event: line breaks in
-    /// data, empty data or id, `retry`, and the errors.
-    #[inline(never)]
-    fn encode_general<B: FrameBuf>(&self, buf: &mut B) -> Result<(), EncodeError> {
-        self.validate()?;
-        buf.reserve_bytes(self.size_hint());
-        self.write_fields(buf);
-        if let Some(data) = &self.data {
-            write_data(buf, data);
-        }
-        buf.put(b"\n");
-        Ok(())
-    }
-
     /// The frame as [`Bytes`].
     ///
     /// # Errors
@@ -379,19 +371,65 @@ impl<'a> Event<'a> {
     /// As [`encode`](Self::encode), plus [`EncodeError::Json`]; `buf` is then
     /// left unchanged.
     #[cfg(feature = "json")]
+    #[inline(always)]
     pub fn encode_json<T: serde::Serialize + ?Sized, B: FrameBuf>(
         &self,
         value: &T,
         buf: &mut B,
     ) -> Result<(), EncodeError> {
-        let ty = self.event_type.as_deref().unwrap_or("");
-        let id = self.id.as_deref();
-        if has_special(ty.as_bytes(), false) || id.is_some_and(|id| has_special(id.as_bytes(), true)) {
+        // The work is done on the fields, by value (see `fields`).
+        self.fields().encode_json(value, buf)
+    }
+}
+
+/// An event's fields as borrowed text: what the encoding paths work on
+/// (see `Event::fields`).
+#[derive(Clone, Copy)]
+struct Fields<'e> {
+    event_type: Option<&'e str>,
+    id: Option<&'e str>,
+    data: Option<&'e str>,
+    retry_ms: u64,
+}
+
+impl Fields<'_> {
+    /// See [`Event::validate`].
+    #[inline]
+    fn validate(&self) -> Result<(), EncodeError> {
+        if let Some(t) = self.event_type
+            && let Some(index) = find_line_break(t.as_bytes())
+        {
+            return Err(EncodeError::LineBreakInEventType { index });
+        }
+        if let Some(id) = self.id
+            && let Some(index) = find_line_break_or_nul(id.as_bytes())
+        {
+            return Err(if id.as_bytes()[index] == 0 {
+                EncodeError::NulInId { index }
+            } else {
+                EncodeError::LineBreakInId { index }
+            });
+        }
+        Ok(())
+    }
+
+    /// See [`Event::encode_json`]. Inlined into the caller with the
+    /// serializer: called out of line, the event stays borrowed across a call
+    /// that may unwind, which keeps the builder in memory (see
+    /// `Event::fields`). The rare rewrite of raw line breaks is out of line.
+    #[cfg(feature = "json")]
+    #[inline(always)]
+    fn encode_json<T: serde::Serialize + ?Sized, B: FrameBuf>(
+        self,
+        value: &T,
+        buf: &mut B,
+    ) -> Result<(), EncodeError> {
+        let ty = self.event_type.unwrap_or("");
+        if has_special(ty.as_bytes(), false) || self.id.is_some_and(|id| has_special(id.as_bytes(), true)) {
             return self.validate();
         }
         let start = buf.written().len();
-        self.write_fields(buf);
-        buf.put(b"data: ");
+        self.write_fields(buf, true);
         let json_start = buf.written().len();
         let mut raw_break = false;
         let mut serializer =
@@ -408,19 +446,18 @@ impl<'a> Event<'a> {
             buf.put(b"\n\n");
             return Ok(());
         }
-        {
-            let json = buf.written()[json_start..].to_vec();
-            buf.truncate_to(json_start - b"data: ".len());
-            // serde_json writes UTF-8 only.
-            let text = core::str::from_utf8(&json)
-                .map_err(|_| EncodeError::Json(serde::ser::Error::custom("serializer wrote invalid UTF-8")));
-            match text {
-                Ok(text) => write_data(buf, text),
-                Err(e) => {
-                    buf.truncate_to(start);
-                    return Err(e);
-                }
-            }
+        split_json_lines(buf, start, json_start)
+    }
+
+    /// [`Event::encode`] for every shape of event: line breaks in
+    /// data, empty data or id, `retry`, and the errors.
+    #[inline(never)]
+    fn encode_general<B: FrameBuf>(self, buf: &mut B) -> Result<(), EncodeError> {
+        self.validate()?;
+        buf.reserve_bytes(self.size_hint());
+        self.write_fields(buf, false);
+        if let Some(data) = self.data {
+            write_data(buf, data);
         }
         buf.put(b"\n");
         Ok(())
@@ -429,40 +466,68 @@ impl<'a> Event<'a> {
     /// Upper bound of the frame length for reserving, ignoring line splits.
     #[inline]
     fn size_hint(&self) -> usize {
-        let field = |f: &Option<Cow<'a, str>>| f.as_ref().map_or(0, |s| s.len() + 8);
-        field(&self.event_type)
-            + field(&self.id)
-            + field(&self.data)
+        let field = |f: Option<&str>| f.map_or(0, |s| s.len() + 8);
+        field(self.event_type)
+            + field(self.id)
+            + field(self.data)
             + if self.retry_ms != NO_RETRY { 28 } else { 0 }
             + 1
     }
 
-    /// Writes the `event`, `id` and `retry` lines (validated by the caller).
+    /// Writes the `event`, `id` and `retry` lines (validated by the caller),
+    /// and `data: ` after them when `data_prefix`, into room reserved once.
     #[inline(always)]
-    fn write_fields<B: FrameBuf>(&self, buf: &mut B) {
-        if let Some(t) = &self.event_type
-            && !t.is_empty()
-        {
-            buf.put(b"event: ");
-            buf.put(t.as_bytes());
-            buf.put(b"\n");
-        }
-        if let Some(id) = &self.id {
-            if id.is_empty() {
-                buf.put(b"id:\n");
-            } else {
-                buf.put(b"id: ");
-                buf.put(id.as_bytes());
-                buf.put(b"\n");
+    fn write_fields<B: FrameBuf>(&self, buf: &mut B, data_prefix: bool) {
+        let ty = self.event_type.unwrap_or("").as_bytes();
+        let id = self.id.map(str::as_bytes);
+        // "event: " + "\n", "id: " + "\n", "retry: " + 20 digits + "\n",
+        // "data: ".
+        let max = ty.len() + id.map_or(0, <[u8]>::len) + 8 + 5 + 28 + 6;
+        buf.write_frame(max, |frame| {
+            if !ty.is_empty() {
+                frame.put(b"event: ");
+                frame.put(ty);
+                frame.put(b"\n");
             }
-        }
-        if self.retry_ms != NO_RETRY {
-            buf.put(b"retry: ");
-            let mut digits = [0u8; 20];
-            buf.put(format_u64(self.retry_ms, &mut digits));
-            buf.put(b"\n");
-        }
+            match id {
+                Some([]) => frame.put(b"id:\n"),
+                Some(id) => {
+                    frame.put(b"id: ");
+                    frame.put(id);
+                    frame.put(b"\n");
+                }
+                None => {}
+            }
+            if self.retry_ms != NO_RETRY {
+                frame.put(b"retry: ");
+                let mut digits = [0u8; 20];
+                frame.put(format_u64(self.retry_ms, &mut digits));
+                frame.put(b"\n");
+            }
+            if data_prefix {
+                frame.put(b"data: ");
+            }
+        });
     }
+}
+
+/// The rare end of [`Event::encode_json`]: the JSON (from `json_start`)
+/// holds raw line breaks, so it is rewritten as several `data:` lines. On
+/// error the buffer is cut back to `start`.
+#[cfg(feature = "json")]
+#[cold]
+#[inline(never)]
+fn split_json_lines<B: FrameBuf>(buf: &mut B, start: usize, json_start: usize) -> Result<(), EncodeError> {
+    let json = buf.written()[json_start..].to_vec();
+    buf.truncate_to(json_start - b"data: ".len());
+    // serde_json writes UTF-8 only.
+    let Ok(text) = core::str::from_utf8(&json) else {
+        buf.truncate_to(start);
+        return Err(EncodeError::Json(serde::ser::Error::custom("serializer wrote invalid UTF-8")));
+    };
+    write_data(buf, text);
+    buf.put(b"\n");
+    Ok(())
 }
 
 /// Appends a comment: `: text`, one comment line per line of `text` (a line

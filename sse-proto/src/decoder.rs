@@ -2,12 +2,11 @@
 //! "Interpreting an event stream").
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::time::Duration;
 
-use crate::event::{INLINE_CAP, InlineBuilder, MessageEvent, Span};
+use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, Span};
 use crate::scan::Cursor;
 use crate::str::validated;
 
@@ -252,7 +251,7 @@ struct State {
     data_buf: BytesMut,
     meta_buf: BytesMut,
     /// The last event ID (validated UTF-8).
-    last_id: Vec<u8>,
+    last_id: LastId,
     /// `last_id` as shared bytes, made on first need and kept until the id
     /// changes, for events that carry an id set by an earlier block.
     last_id_shared: Option<Bytes>,
@@ -406,7 +405,7 @@ impl Decoder {
                 pending_id: None,
                 data_buf: BytesMut::new(),
                 meta_buf: BytesMut::new(),
-                last_id: Vec::new(),
+                last_id: LastId::new(),
                 last_id_shared: None,
                 reconnection_time: None,
                 error: None,
@@ -423,7 +422,7 @@ impl Decoder {
     /// `EventSource`.
     pub fn with_last_event_id(config: DecoderConfig, last_event_id: &str) -> Self {
         let mut d = Self::with_config(config);
-        d.st.last_id.extend_from_slice(last_event_id.as_bytes());
+        d.st.last_id.set(last_event_id.as_bytes());
         d
     }
 
@@ -1052,8 +1051,7 @@ impl State {
                 Val::Block(s) => &block[s.range()],
                 Val::Owned(s) => &self.meta_buf[s.range()],
             };
-            self.last_id.clear();
-            self.last_id.extend_from_slice(bytes);
+            self.last_id.set(bytes);
             self.last_id_shared = None;
         }
         // Step 2: an empty data buffer fires nothing (and the type buffer is
@@ -1101,7 +1099,7 @@ impl State {
                 if !S::SLICES && used - from + last_id <= INLINE_CAP {
                     let shift =
                         |s: Span, set: bool| if set { Span::new(s.start() - from, s.len()) } else { s };
-                    let last_id = (last_id > 0).then_some((used - from, &self.last_id[..]));
+                    let last_id = (last_id > 0).then_some((used - from, &self.last_id));
                     let event = MessageEvent::inline_block(
                         &src.bytes()[from..],
                         shift(data, true),

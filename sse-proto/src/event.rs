@@ -1,5 +1,6 @@
 //! `MessageEvent`: what the decoder dispatches.
 
+use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::fmt;
 use core::ops::Range;
@@ -136,19 +137,16 @@ impl MessageEvent {
         data: Span,
         event_type: Span,
         id: Span,
-        last_id: Option<(usize, &[u8])>,
+        last_id: Option<(usize, &LastId)>,
     ) -> Self {
-        let mut bytes = match block.first_chunk::<INLINE_CAP>() {
+        let head = match block.first_chunk::<INLINE_CAP>() {
             // A fixed-size copy: a few vector moves rather than a call.
             Some(head) => *head,
             None => short_head(block),
         };
-        let id = match last_id {
-            Some((used, last_id)) => {
-                bytes[used..used + last_id.len()].copy_from_slice(last_id);
-                Span::new(used, last_id.len())
-            }
-            None => id,
+        let (bytes, id) = match last_id {
+            Some((used, last_id)) => (last_id.merge(&head, used), Span::new(used, last_id.len())),
+            None => (head, id),
         };
         MessageEvent { repr: Repr::Inline(InlineBytes(bytes)), data, event_type, id }
     }
@@ -207,6 +205,73 @@ impl MessageEvent {
             Repr::Shared { id_shared: Some(id), .. } => validated(id),
             _ => validated(&self.buf()[self.id.range()]),
         }
+    }
+}
+
+/// The last event ID, kept also in a zero-padded window from which an
+/// inline event takes it at any offset with whole-vector operations.
+///
+/// Appending the id with a copy of its length would write the event with
+/// stores narrower than the loads that move it out of `poll_event`, and
+/// every such load would wait for the stores to retire (a failed store
+/// forward): that cost as much as decoding the event.
+#[derive(Clone)]
+pub(crate) struct LastId {
+    bytes: Vec<u8>,
+    /// 64 zero bytes, the id if it is at most [`INLINE_CAP`] bytes long (the
+    /// only ids copied inline), zeros after it.
+    window: [u8; 2 * INLINE_CAP],
+}
+
+/// 64 zero bytes, then 64 bytes 0xFF: from offset `64 - at`, a mask of the
+/// bytes at `at` and after.
+const FROM_MASK: [u8; 2 * INLINE_CAP] = {
+    let mut m = [0u8; 2 * INLINE_CAP];
+    let mut i = INLINE_CAP;
+    while i < 2 * INLINE_CAP {
+        m[i] = 0xFF;
+        i += 1;
+    }
+    m
+};
+
+impl LastId {
+    pub(crate) const fn new() -> Self {
+        LastId { bytes: Vec::new(), window: [0; 2 * INLINE_CAP] }
+    }
+
+    /// Replaces the id.
+    pub(crate) fn set(&mut self, id: &[u8]) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(id);
+        self.window[INLINE_CAP..].fill(0);
+        if id.len() <= INLINE_CAP {
+            self.window[INLINE_CAP..INLINE_CAP + id.len()].copy_from_slice(id);
+        }
+    }
+
+    /// `head` with the id written over it from `at` on (the bytes after the
+    /// id are zero). The id must fit: `at + len <= 64`.
+    #[inline(always)]
+    fn merge(&self, head: &[u8; INLINE_CAP], at: usize) -> [u8; INLINE_CAP] {
+        debug_assert!(at + self.bytes.len() <= INLINE_CAP);
+        let from = INLINE_CAP - at;
+        let id: &[u8; INLINE_CAP] = self.window[from..from + INLINE_CAP].try_into().expect("64 bytes");
+        let mask: &[u8; INLINE_CAP] = FROM_MASK[from..from + INLINE_CAP].try_into().expect("64 bytes");
+        // Byte-wise and branch-free: compiled to a few vector operations.
+        let mut out = [0; INLINE_CAP];
+        for (((o, &h), &i), &m) in out.iter_mut().zip(head).zip(id).zip(mask) {
+            *o = (h & !m) | i;
+        }
+        out
+    }
+}
+
+impl core::ops::Deref for LastId {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -277,6 +342,25 @@ impl fmt::Debug for MessageEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_id_lands_at_any_offset_over_the_head() {
+        let head: [u8; INLINE_CAP] = core::array::from_fn(|i| b'a' + (i % 26) as u8);
+        let mut last = LastId::new();
+        for len in 0..=INLINE_CAP {
+            let id: alloc::vec::Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+            // A longer id before must leave nothing behind.
+            last.set(&[b'z'; INLINE_CAP]);
+            last.set(&id);
+            assert_eq!(&*last, &id[..]);
+            for at in 0..=INLINE_CAP - len {
+                let out = last.merge(&head, at);
+                assert_eq!(out[..at], head[..at], "len {len}, at {at}");
+                assert_eq!(out[at..at + len], id[..], "len {len}, at {at}");
+                assert!(out[at + len..].iter().all(|&b| b == 0), "len {len}, at {at}");
+            }
+        }
+    }
 
     #[test]
     fn built_events_read_back() {

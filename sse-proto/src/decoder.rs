@@ -1175,7 +1175,10 @@ impl State {
         // `data_buf` for the next events, and once they are all dropped
         // `reserve` takes the whole allocation back: a consumer that drops
         // its events allocates nothing per event. A large event takes the
-        // allocation whole, so that small events kept later never pin it.
+        // allocation whole, so that small events kept later never pin it;
+        // and an event never shares an allocation much larger than itself
+        // (one taken back from a large event): it is copied out, and the
+        // large allocation let go.
         let (data_len, ty_len, id_len) = (data.len(), ty.len(), id.len());
         if let Data::One(Val::Block(s)) = f.data {
             self.data_buf.clear();
@@ -1194,8 +1197,15 @@ impl State {
         let (ty, id) = (field(f.event_type), if inherit { &[][..] } else { field(f.id) });
         self.data_buf.extend_from_slice(ty);
         self.data_buf.extend_from_slice(id);
-        let buf =
-            if len <= SHARED_EVENT_MAX { self.data_buf.split() } else { core::mem::take(&mut self.data_buf) };
+        let buf = if self.data_buf.capacity() > len.saturating_mul(4) {
+            let copy = BytesMut::from(&self.data_buf[..]);
+            self.data_buf = BytesMut::new();
+            copy
+        } else if len <= SHARED_EVENT_MAX {
+            self.data_buf.split()
+        } else {
+            core::mem::take(&mut self.data_buf)
+        };
         let data_span = Span::new(0, data_len);
         let ty_span = Span::new(data_len, ty_len);
         let id_span = Span::new(data_len + ty_len, id_len);

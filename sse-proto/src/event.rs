@@ -66,9 +66,10 @@ pub(crate) const INLINE_CAP: usize = 64;
 ///
 /// An event that shares memory keeps it alive while it lives (the fed
 /// chunk, a part of the decoder's buffer, or a buffer shared with a few
-/// events next to it): keep
-/// [`into_data`](Self::into_data) or a copy instead when holding events
-/// for long.
+/// events next to it), and so do [`data_bytes`](Self::data_bytes) and
+/// [`into_data`](Self::into_data), which slice it: keep a copy (for
+/// example `String::from(event.data())`) when holding a few events of a
+/// busy stream for long.
 #[derive(Clone)]
 pub struct MessageEvent {
     repr: Repr,

@@ -341,8 +341,9 @@ fn load32(b: &[u8]) -> core::arch::x86_64::__m256i {
 /// control character up to CR (LF and CR among them) or not ASCII (0x80 and
 /// up are negative). A block with none of those holds no terminator and is
 /// ASCII; only a flagged block (a terminator, a tab, a non-ASCII character)
-/// takes the exact test. Once a block is not ASCII, every later block would
-/// be flagged, so the rest of the line takes the exact search alone.
+/// takes the exact test. Once a block is not ASCII the ASCII prefix has
+/// ended and the combined test buys nothing more, so the rest of the line
+/// takes the terminator search alone.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 #[target_feature(enable = "avx2")]
 fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {

@@ -212,6 +212,29 @@ fn a_few_kept_events_pin_little_memory() {
     assert!(held <= 100 * 8 * 1024, "{held} bytes held by {} kept events", kept.len());
 }
 
+#[test]
+fn small_kept_events_never_pin_a_large_events_buffer() {
+    // Large events are dropped, the small ones between them kept: a small
+    // event must not be carved from the allocation a large one left behind.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let base = reset_peak();
+    let mut d = Decoder::new();
+    let large = format!("data: {}\ndata: {}\n\n", "x".repeat(8000), "y".repeat(8000));
+    let small = format!("data: {}\ndata: {}\n\n", "a".repeat(40), "b".repeat(40));
+    let mut kept = Vec::new();
+    for _ in 0..200 {
+        d.feed(large.as_bytes());
+        assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 16_001);
+        d.feed(small.as_bytes());
+        kept.push(d.poll_event().unwrap().unwrap());
+    }
+    drop(d);
+    let held = LIVE.load(Ordering::Relaxed) - base;
+    // 81 bytes of data each; the event and the vector of kept events are
+    // about 130 bytes more.
+    assert!(held <= 200 * 1024, "{held} bytes held by {} kept events", kept.len());
+}
+
 fn time_byte_by_byte(len: usize) -> Duration {
     let mut input = b"data: ".to_vec();
     input.resize(len, b'q');

@@ -1099,7 +1099,7 @@ impl State {
                 if !S::SLICES && used - from + last_id <= INLINE_CAP {
                     let shift =
                         |s: Span, set: bool| if set { Span::new(s.start() - from, s.len()) } else { s };
-                    let last_id = (last_id > 0).then_some((used - from, &self.last_id));
+                    let last_id = (last_id > 0).then(|| (used - from, self.last_id.ready()));
                     let event = MessageEvent::inline_block(
                         &src.bytes()[from..],
                         shift(data, true),

@@ -222,6 +222,9 @@ pub(crate) struct LastId {
     /// 64 zero bytes, the id if it is at most [`INLINE_CAP`] bytes long (the
     /// only ids copied inline), zeros after it.
     window: [u8; 2 * INLINE_CAP],
+    /// The id changed since the window was written: it is rewritten on
+    /// first use, so a stream whose every event sets its id pays nothing.
+    stale: bool,
 }
 
 /// 64 zero bytes, then 64 bytes 0xFF: from offset `64 - at`, a mask of the
@@ -238,24 +241,35 @@ const FROM_MASK: [u8; 2 * INLINE_CAP] = {
 
 impl LastId {
     pub(crate) const fn new() -> Self {
-        LastId { bytes: Vec::new(), window: [0; 2 * INLINE_CAP] }
+        LastId { bytes: Vec::new(), window: [0; 2 * INLINE_CAP], stale: false }
     }
 
     /// Replaces the id.
+    #[inline]
     pub(crate) fn set(&mut self, id: &[u8]) {
         self.bytes.clear();
         self.bytes.extend_from_slice(id);
-        self.window[INLINE_CAP..].fill(0);
-        if id.len() <= INLINE_CAP {
-            self.window[INLINE_CAP..INLINE_CAP + id.len()].copy_from_slice(id);
+        self.stale = true;
+    }
+
+    /// The id with its window written, for [`merge`](Self::merge).
+    #[inline]
+    pub(crate) fn ready(&mut self) -> &Self {
+        if self.stale {
+            self.stale = false;
+            self.window[INLINE_CAP..].fill(0);
+            if let Some(to) = self.window.get_mut(INLINE_CAP..INLINE_CAP + self.bytes.len()) {
+                to.copy_from_slice(&self.bytes);
+            }
         }
+        self
     }
 
     /// `head` with the id written over it from `at` on (the bytes after the
     /// id are zero). The id must fit: `at + len <= 64`.
     #[inline(always)]
     fn merge(&self, head: &[u8; INLINE_CAP], at: usize) -> [u8; INLINE_CAP] {
-        debug_assert!(at + self.bytes.len() <= INLINE_CAP);
+        debug_assert!(at + self.bytes.len() <= INLINE_CAP && !self.stale);
         let from = INLINE_CAP - at;
         let id: &[u8; INLINE_CAP] = self.window[from..from + INLINE_CAP].try_into().expect("64 bytes");
         let mask: &[u8; INLINE_CAP] = FROM_MASK[from..from + INLINE_CAP].try_into().expect("64 bytes");
@@ -352,10 +366,11 @@ mod tests {
             let id: alloc::vec::Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
             // A longer id before must leave nothing behind.
             last.set(&[b'z'; INLINE_CAP]);
+            last.ready();
             last.set(&id);
             assert_eq!(&*last, &id[..]);
             for at in 0..=INLINE_CAP - len {
-                let out = last.merge(&head, at);
+                let out = last.ready().merge(&head, at);
                 assert_eq!(out[..at], head[..at], "len {len}, at {at}");
                 assert_eq!(out[at..at + len], id[..], "len {len}, at {at}");
                 assert!(out[at + len..].iter().all(|&b| b == 0), "len {len}, at {at}");

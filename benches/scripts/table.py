@@ -34,8 +34,9 @@ def main():
     groups = sorted({k.rsplit("/", 1)[0] if not k.split("/")[-1].startswith(("feed", "ref")) else k.rsplit("/", 2)[0]
                      for k in r if k.startswith("decode/")},
                     key=lambda g: (g.split("/")[1], ["16KiB", "1KiB", "1B-prefix64KiB"].index(g.split("/")[2])))
-    print("| corpus / chunks | " + " | ".join(ours + peers) + " | memchr-lines | best sse-proto ÷ fastest peer | ÷ memchr-lines |")
-    print("|---" * (len(ours) + len(peers) + 4) + "|")
+    if groups:
+        print("| corpus / chunks | " + " | ".join(ours + peers) + " | memchr-lines | best sse-proto ÷ fastest peer | ÷ memchr-lines |")
+        print("|---" * (len(ours) + len(peers) + 4) + "|")
     for g in groups:
         row = [r.get(f"{g}/{i}") for i in ours + peers + ["memchr-lines"]]
         cells = ["—" if v is None else f"{v / 1e9:.3g}" for v in row]
@@ -44,8 +45,9 @@ def main():
         limit = row[-1]
         print(f"| {g[len('decode/'):]} | " + " | ".join(cells) + f" | **{best / peer:.2f}×** | {best / limit:.2f} |")
     print()
-    for g in sorted({k.rsplit("/", 1)[0] for k in r if k.startswith("encode/")}):
-        items = {k.rsplit("/", 1)[1]: v for k, v in r.items() if k.startswith(g + "/")}
+    # Encode ids are `encode/<group>/<name>`, and a name may hold a slash.
+    for g in sorted({"/".join(k.split("/", 2)[:2]) for k in r if k.startswith("encode/")}):
+        items = {k.split("/", 2)[2]: v for k, v in r.items() if k.startswith(g + "/")}
         ref = items.get("direct-write") or items.get("serde_json+direct-write")
         print(f"| {g} | " + " | ".join(f"{n}: {v / 1e6:.1f} M/s" + (f" ({v / ref:.0%} of reference)" if ref else "")
                                         for n, v in sorted(items.items(), key=lambda kv: -kv[1])) + " |")

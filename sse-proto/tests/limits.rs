@@ -6,6 +6,7 @@
 
 use sse_proto::{DecodeError, Decoder, DecoderConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,8 +16,22 @@ use std::time::{Duration, Instant};
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// Allocations made (and reallocations), for tests that count them.
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations (and reallocations) made by this thread, for tests that
+    /// count them: the test harness allocates on other threads meanwhile
+    /// (spawning the next tests), which must not count.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts an allocation of the calling thread. `try_with`: a thread's
+/// last frees run after its locals are gone.
+fn count_alloc() {
+    let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// Tests in this file run one at a time while they read the counters.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -27,7 +42,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count_alloc();
         if !p.is_null() {
             let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(live, Ordering::Relaxed);
@@ -42,7 +57,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count_alloc();
         if !p.is_null() {
             LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
             let live = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
@@ -178,12 +193,12 @@ fn events_dropped_as_they_come_cost_no_allocation_each() {
     for _ in 0..10 {
         assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 2001);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs();
     for _ in 0..90 {
         assert_eq!(d.poll_event().unwrap().unwrap().data().len(), 2001);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    assert!(allocs <= 2, "{allocs} allocations for 90 events");
+    let made = allocs() - before;
+    assert!(made <= 2, "{made} allocations for 90 events");
 }
 
 #[test]

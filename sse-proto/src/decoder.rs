@@ -1097,18 +1097,24 @@ impl State {
                     usize::MAX
                 });
                 if !S::SLICES && used - from + last_id <= INLINE_CAP {
+                    // The block is consumed before the event is built: built
+                    // first, it would be kept on the stack across those calls
+                    // and stored to the caller at other widths than it is
+                    // loaded there.
+                    let head = MessageEvent::inline_head(&src.bytes()[from..]);
+                    src.skip(f.total);
+                    cur.consumed(f.total);
+                    self.meta_buf.clear();
                     let shift =
                         |s: Span, set: bool| if set { Span::new(s.start() - from, s.len()) } else { s };
                     let last_id = (last_id > 0).then(|| (used - from, self.last_id.ready()));
-                    let event = MessageEvent::inline_block(
-                        &src.bytes()[from..],
+                    return MessageEvent::inline_block(
+                        head,
                         shift(data, true),
                         shift(ty, ty_set),
                         shift(id, id_set),
                         last_id,
                     );
-                    src.skip(f.total);
-                    event
                 } else {
                     // The whole block is one slice of the input: the event is
                     // that slice and the positions of its fields.

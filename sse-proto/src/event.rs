@@ -128,23 +128,29 @@ impl MessageEvent {
         MessageEvent { repr: Repr::Shared { buf, id_shared }, data, event_type, id }
     }
 
-    /// An inline event made of the first [`INLINE_CAP`] bytes of a block
-    /// (all of it if shorter), where the spans point; `last_id`, if given,
+    /// The first [`INLINE_CAP`] bytes of a block (zero-padded if shorter),
+    /// for [`inline_block`](Self::inline_block).
+    #[inline(always)]
+    pub(crate) fn inline_head(block: &[u8]) -> [u8; INLINE_CAP] {
+        match block.first_chunk::<INLINE_CAP>() {
+            // A fixed-size copy: a few vector moves rather than a call.
+            Some(head) => *head,
+            None => short_head(block),
+        }
+    }
+
+    /// An inline event made of the head of a block
+    /// ([`inline_head`](Self::inline_head)), where the spans point; `last_id`, if given,
     /// goes after the first `used` bytes and becomes the id. The caller
     /// checks that it fits.
     #[inline(always)]
     pub(crate) fn inline_block(
-        block: &[u8],
+        head: [u8; INLINE_CAP],
         data: Span,
         event_type: Span,
         id: Span,
         last_id: Option<(usize, &LastId)>,
     ) -> Self {
-        let head = match block.first_chunk::<INLINE_CAP>() {
-            // A fixed-size copy: a few vector moves rather than a call.
-            Some(head) => *head,
-            None => short_head(block),
-        };
         let (bytes, id) = match last_id {
             Some((used, last_id)) => (last_id.merge(&head, used), Span::new(used, last_id.len())),
             None => (head, id),

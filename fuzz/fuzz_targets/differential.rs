@@ -27,24 +27,12 @@ fuzz_target!(|input: (Vec<u16>, u8, &[u8])| {
         } else {
             d.feed(piece);
         }
-        drain(&mut d, lend, &mut events);
+        naive::drain(&mut d, lend, &mut events);
     }
     d.finish();
-    drain(&mut d, lend, &mut events);
+    naive::drain(&mut d, lend, &mut events);
     let want = naive::decode(data);
     assert_eq!(events, want.events);
     assert_eq!(d.last_event_id(), want.last_event_id);
     assert_eq!(d.reconnection_time().map(|t| t.as_millis() as u64), want.reconnection_time_ms);
 });
-
-fn drain(d: &mut Decoder, lend: bool, out: &mut Vec<naive::RefEvent>) {
-    if lend {
-        while let Some(ev) = d.poll_event_ref().expect("default limits are far above fuzz input sizes") {
-            out.push((ev.event_type.to_owned(), ev.data.to_owned(), ev.last_event_id.to_owned()));
-        }
-    } else {
-        while let Some(ev) = d.poll_event().expect("default limits are far above fuzz input sizes") {
-            out.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
-        }
-    }
-}

@@ -89,3 +89,19 @@ pub fn decode(input: &[u8]) -> RefRun {
     }
     run
 }
+
+/// Drains every event the incremental decoder has ready into `out`, in the
+/// reference's form: owned events from `poll_event`, or lent ones from
+/// `poll_event_ref` when `lend`. Inputs compared with the reference stay
+/// far below the default limits, so a decode error is a failure.
+pub fn drain(d: &mut sse_proto::Decoder, lend: bool, out: &mut Vec<RefEvent>) {
+    if lend {
+        while let Some(ev) = d.poll_event_ref().expect("no limit is reached") {
+            out.push((ev.event_type.to_owned(), ev.data.to_owned(), ev.last_event_id.to_owned()));
+        }
+    } else {
+        while let Some(ev) = d.poll_event().expect("no limit is reached") {
+            out.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
+        }
+    }
+}

@@ -2,7 +2,10 @@
 //! `feed` or `feed_bytes` and drained with `poll_event` or `poll_event_ref`,
 //! must give exactly what the naive whole-buffer reference decoder (the
 //! spec's steps transcribed one by one, shared with the property tests)
-//! gives: the events, the last event ID and the reconnection time.
+//! gives: the events, the last event ID and the reconnection time. Events
+//! must also come out promptly: after each piece, all those whose block
+//! ended in the bytes fed so far (checked for the first pieces, as each
+//! check decodes the prefix again).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +22,7 @@ fuzz_target!(|input: (Vec<u16>, u8, &[u8])| {
     let mut d = Decoder::new();
     let mut events = Vec::new();
     let mut start = 0;
-    for end in cuts.into_iter().chain([data.len()]) {
+    for (k, end) in cuts.into_iter().chain([data.len()]).enumerate() {
         let piece = &data[start..end];
         start = end;
         if zero_copy {
@@ -28,6 +31,9 @@ fuzz_target!(|input: (Vec<u16>, u8, &[u8])| {
             d.feed(piece);
         }
         naive::drain(&mut d, lend, &mut events);
+        if k < 32 {
+            assert_eq!(events, naive::decode(&data[..end]).events, "after {end} bytes");
+        }
     }
     d.finish();
     naive::drain(&mut d, lend, &mut events);

@@ -7,7 +7,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, Span};
-use crate::scan::Cursor;
+use crate::scan::{self, Cursor};
 use crate::str::validated;
 
 /// The UTF-8 byte order mark. The spec's "UTF-8 decode" strips one at the
@@ -261,6 +261,13 @@ struct State {
     ready: Fields,
     /// Size of the last event gathered in `data_buf`.
     data_hint: usize,
+    /// While `data` is `Data::One(Val::Block(s))`: `data_buf` holds a copy
+    /// of `block[s]`, made while the line was searched (see
+    /// `gather_data_line`), so a second line need not copy the first.
+    mirror: bool,
+    /// The last event dispatched had several `data` lines: the next one
+    /// likely has too, so its first line is copied while it is searched.
+    last_many: bool,
     /// A `data` line that began in an earlier chunk and goes on into
     /// `data_buf`: where its value starts there, and the line's length so far.
     frag: Option<Fragment>,
@@ -411,6 +418,8 @@ impl Decoder {
                 error: None,
                 ready: Fields { total: 0, data: Data::Empty, event_type: None, id: None },
                 data_hint: 0,
+                mirror: false,
+                last_many: false,
                 frag: None,
                 overflow: None,
             },
@@ -708,7 +717,15 @@ impl Decoder {
             }
             _ => "message",
         };
-        Ok(Some(EventRef { event_type, data, last_event_id: validated(&st.last_id) }))
+        // An id this block set is the last event ID now: it is lent from the
+        // block, which was just read, rather than from the copy `dispatch`
+        // just wrote (loading that pointer and length back at once waits for
+        // the narrower stores that wrote them).
+        let last_event_id = match f.id {
+            Some(v) => st.lend(block, v, false),
+            None => validated(&st.last_id),
+        };
+        Ok(Some(EventRef { event_type, data, last_event_id }))
     }
 
     /// The stream failed: drops all buffered input and its memory.
@@ -781,11 +798,16 @@ impl Decoder {
             // A `data` line that began in an earlier chunk is continued
             // straight into the data buffer.
             if self.st.frag.is_some() {
-                let done = if self.buf.is_empty() {
-                    continue_fragment(&mut self.ext, &mut self.ext_cur, &mut self.st)
-                } else {
-                    continue_fragment(&mut self.buf, &mut self.buf_cur, &mut self.st)
-                };
+                // The line goes on in `buf` first, then in `ext`: when `buf`
+                // runs out first (a short chunk was copied there), `ext` may
+                // hold the rest of the line and more complete lines.
+                let mut done = false;
+                if !self.buf.is_empty() {
+                    done = continue_fragment(&mut self.buf, &mut self.buf_cur, &mut self.st);
+                }
+                if !done && self.st.error.is_none() && self.buf.is_empty() {
+                    done = continue_fragment(&mut self.ext, &mut self.ext_cur, &mut self.st);
+                }
                 if !done {
                     if self.st.error.is_none() && self.buf.is_empty() && self.ext.is_empty() {
                         self.need_more();
@@ -918,6 +940,7 @@ impl State {
     /// never reaches the last event ID.
     fn discard_block(&mut self) {
         self.frag = None;
+        self.last_many = false;
         self.pos = 0;
         self.data = Data::Empty;
         self.event_type = None;
@@ -968,6 +991,7 @@ impl State {
                     return false;
                 }
                 self.data = Data::One(value);
+                self.mirror = false;
             }
             Data::One(first) => return self.second_data_line(block, first, value, value_len),
             Data::Many => {
@@ -991,7 +1015,9 @@ impl State {
         if !self.check_data_len(len) {
             return false;
         }
-        if let Val::Block(s) = first {
+        if let Val::Block(s) = first
+            && !self.mirror
+        {
             self.data_buf.clear();
             // Events of a stream tend to be alike: expect this one to be as
             // large as the last (within reason), rather than regrow and copy
@@ -1060,6 +1086,7 @@ impl State {
         match core::mem::replace(&mut self.data, Data::Empty) {
             Data::Empty => false,
             data => {
+                self.last_many = matches!(data, Data::Many);
                 self.ready = Fields { total, data, event_type, id };
                 true
             }
@@ -1232,8 +1259,10 @@ fn compact<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) {
     }
     let block = src.bytes();
     if let Data::One(Val::Block(s)) = st.data {
-        st.data_buf.clear();
-        st.data_buf.extend_from_slice(&block[s.range()]);
+        if !st.mirror {
+            st.data_buf.clear();
+            st.data_buf.extend_from_slice(&block[s.range()]);
+        }
         st.data = Data::One(Val::Owned(Span::new(0, s.len())));
     }
     if st.meta_buf.len() < 4096 {
@@ -1461,6 +1490,18 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
     }
     loop {
         let bytes = src.bytes();
+        // A `data` line that joins earlier ones, with its end not yet known
+        // (the line is likely long): search and copy it in one pass.
+        if cur.mask == 0
+            && (st.last_many || !matches!(st.data, Data::Empty))
+            && bytes.get(st.pos..st.pos + 5) == Some(b"data:")
+            && gather_data_lines(bytes, cur, st)
+        {
+            if st.pos > COMPACT_AT {
+                compact(src, cur, st);
+            }
+            continue;
+        }
         let Some(end) = cur.find_eol(bytes) else {
             return false;
         };
@@ -1489,6 +1530,110 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
             compact(src, cur, st);
         }
     }
+}
+
+/// `data:` lines that join earlier ones of their block, from `st.pos`, when
+/// no line end ahead is known yet (`cur.mask` is used up): each value is
+/// searched for the line end and copied into `data_buf` in one pass
+/// ([`scan::copy_line`]) instead of searched, then copied, which reads
+/// every byte of a multi-line event once. Returns whether the lines up to
+/// `st.pos` were decoded and the next is to be looked at; if not, the
+/// general path takes the line at `st.pos`, and the cursor tells it what
+/// was searched.
+///
+/// Only a line that ends in `bytes` within the limits is taken: one that
+/// runs on into the next input, or past a limit, is left to the general
+/// path, which carries it over or reports the error.
+#[inline(never)]
+fn gather_data_lines(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+    loop {
+        if !gather_data_line(bytes, cur, st) {
+            return false;
+        }
+        // The next line, if it is `data` too, while the block is short
+        // enough not to need compacting.
+        if st.pos > COMPACT_AT || bytes.get(st.pos..st.pos + 5) != Some(b"data:") {
+            return true;
+        }
+    }
+}
+
+/// One line of [`gather_data_lines`].
+#[inline(always)]
+fn gather_data_line(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+    let start = st.pos;
+    // The byte after "data:" says whether a space goes.
+    let Some(&first) = bytes.get(start + 5) else {
+        return false;
+    };
+    let value_start = start + 6 - usize::from(first != b' ');
+    let (held, sep) = match st.data {
+        // The first line of a block that likely has more (`last_many`):
+        // copied as it is searched, which costs little more than the search,
+        // and the data stays a slice of the block unless a second line comes.
+        Data::Empty => {
+            st.data_buf.clear();
+            st.data_buf.reserve(st.data_hint.min(st.config.max_data_len) + 64);
+            (0, 0)
+        }
+        // The first value joins `data_buf` now (unless it is there already),
+        // so that this one can be copied straight after it.
+        Data::One(Val::Block(s)) => {
+            if !st.mirror {
+                st.data_buf.clear();
+                // As in `second_data_line`: expect an event like the last
+                // one, with room for the block stores that pass the line end.
+                st.data_buf.reserve(st.hinted(s.len() + 1) + 64);
+                st.data_buf.extend_from_slice(&bytes[s.range()]);
+            }
+            st.data = Data::One(Val::Owned(Span::new(0, s.len())));
+            (s.len(), 1)
+        }
+        // An owned first value is all of `data_buf` already.
+        Data::One(Val::Owned(_)) | Data::Many => (st.data_buf.len(), 1),
+    };
+    // The longest value within both limits; a line end right after it is
+    // still in bounds.
+    let room = st
+        .config
+        .max_data_len
+        .saturating_sub(held + sep)
+        .min(st.config.max_line_len.saturating_sub(value_start - start));
+    let limit = value_start.saturating_add(room).saturating_add(1).min(bytes.len());
+    if sep == 1 {
+        st.data_buf.extend_from_slice(b"\n");
+    }
+    let (found, ascii) = scan::copy_line(&bytes[value_start..limit], &mut st.data_buf);
+    let Some(len) = found else {
+        st.data_buf.truncate(held);
+        // Nothing before `limit` ends a line; the general path searches on
+        // from there, knowing what is ASCII.
+        if ascii {
+            cur.ascii_run(start, limit);
+        }
+        cur.searched_to(limit);
+        return false;
+    };
+    let end = value_start + len;
+    if ascii {
+        // The terminator is ASCII too: the next line starts known valid.
+        cur.ascii_run(start, end + 1);
+    } else if !field_is_valid(bytes, value_start, end, &mut cur.valid) {
+        // Invalid UTF-8, replaced by the general path.
+        st.data_buf.truncate(held);
+        cur.found_at(end);
+        return false;
+    }
+    st.data = if sep == 0 {
+        st.mirror = true;
+        Data::One(Val::Block(Span::new(value_start, len)))
+    } else {
+        Data::Many
+    };
+    let next = after_line_end(bytes, end, st);
+    cur.searched_to(next);
+    st.pos = next;
+    true
 }
 
 /// Processes the field line `bytes[start..end]` of the block (spec:

@@ -3,6 +3,8 @@
 //! search per line, and a cursor that remembers what was searched and
 //! validated so no byte is looked at twice however the input is chunked.
 
+use bytes::BytesMut;
+
 /// What is known about the front of an input buffer, so that no byte is
 /// scanned or validated twice however the input is chunked.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,6 +36,18 @@ impl Cursor {
             self.mask_len = 0;
         } else if pos > self.scan {
             self.mask &= u64::MAX << (pos - self.scan);
+        }
+    }
+
+    /// Records that no terminator before `pos` is left to report, when the
+    /// mask is used up: the search resumes at `pos` if that is further than
+    /// what was searched already.
+    #[inline]
+    pub(crate) fn searched_to(&mut self, pos: usize) {
+        debug_assert_eq!(self.mask, 0);
+        if pos > self.scan + self.mask_len {
+            self.scan = pos;
+            self.mask_len = 0;
         }
     }
 
@@ -103,7 +117,7 @@ impl Cursor {
     /// Records that `bytes[from..to]` is ASCII: if the validated prefix
     /// reaches `from`, it now reaches `to`.
     #[inline]
-    fn ascii_run(&mut self, from: usize, to: usize) {
+    pub(crate) fn ascii_run(&mut self, from: usize, to: usize) {
         if self.valid >= from && to > self.valid {
             self.valid = to;
         }
@@ -156,7 +170,7 @@ impl Cursor {
 
     /// Records a terminator found at `pos` without a mask around it.
     #[inline]
-    fn found_at(&mut self, pos: usize) -> Option<usize> {
+    pub(crate) fn found_at(&mut self, pos: usize) -> Option<usize> {
         self.scan = pos;
         self.mask = 1;
         self.mask_len = 1;
@@ -404,6 +418,109 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
     (found.map(|p| at + p), ascii)
 }
 
+/// Appends `hay` to `out` up to its first CR or LF, and returns where that
+/// is (`None` when `hay` holds none: then `out` holds junk after its old
+/// length, for the caller to truncate) and whether the bytes before it (all
+/// of `hay` when there is none) are ASCII.
+///
+/// This is the search and the copy of a `data` line that joins earlier ones
+/// in one pass over the bytes: each block is stored as soon as it is loaded
+/// and tested, so the bytes are read once, not once to search and once to
+/// copy. Whole blocks are stored, so `out` may hold up to 63 bytes past the
+/// terminator, which are cut off again.
+#[inline]
+pub(crate) fn copy_line(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just detected at run time.
+            #[allow(unsafe_code)]
+            return unsafe { copy_line_avx2(hay, out) };
+        }
+    }
+    copy_line_portable(hay, out)
+}
+
+/// [`copy_line`] in two passes, and its reference in tests.
+#[cfg_attr(all(target_arch = "x86_64", feature = "std", not(test)), allow(dead_code))]
+fn copy_line_portable(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+    let found = memchr::memchr2(b'\n', b'\r', hay);
+    let line = &hay[..found.unwrap_or(hay.len())];
+    out.extend_from_slice(line);
+    (found, line.is_ascii())
+}
+
+/// [`copy_line`] with AVX2: the search of [`scan_long_avx2`], storing every
+/// block it tests into the spare capacity of `out`.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+    use core::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm256_storeu_si256,
+    };
+    let lf = _mm256_set1_epi8(b'\n' as i8);
+    let cr = _mm256_set1_epi8(b'\r' as i8);
+    let flag = _mm256_set1_epi8(0x0E);
+    let mut at = 0;
+    let mut ascii = true;
+    while hay.len() - at >= 64 {
+        // Whole blocks that fit both in what is left of `hay` and in the
+        // room left in `out`. The length of `out` stays in a register while
+        // they are stored: kept in `out`, every store would wait for the
+        // last one's length update.
+        let fit = (out.capacity() - out.len()).min(hay.len() - at) & !63;
+        if fit == 0 {
+            out.reserve(64);
+            continue;
+        }
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let src = &hay[at..at + fit];
+        for (k, c) in src.chunks_exact(64).enumerate() {
+            let k = 64 * k;
+            let (a, b) = (load32(&c[..32]), load32(&c[32..]));
+            // SAFETY: `k + 64 <= fit`, and `fit` bytes of spare capacity
+            // follow `dst`; unaligned stores need no alignment.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm256_storeu_si256(dst.add(k).cast::<__m256i>(), a);
+                _mm256_storeu_si256(dst.add(k + 32).cast::<__m256i>(), b);
+            }
+            let flagged = _mm256_or_si256(_mm256_cmpgt_epi8(flag, a), _mm256_cmpgt_epi8(flag, b));
+            if _mm256_movemask_epi8(flagged) != 0 {
+                let ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
+                let eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
+                let mask = u64::from(_mm256_movemask_epi8(ea) as u32)
+                    | u64::from(_mm256_movemask_epi8(eb) as u32) << 32;
+                let high = u64::from(_mm256_movemask_epi8(a) as u32)
+                    | u64::from(_mm256_movemask_epi8(b) as u32) << 32;
+                if mask != 0 {
+                    let upto = mask.trailing_zeros() as usize;
+                    // SAFETY: the `k + upto` bytes after the old length
+                    // were all written above.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        out.set_len(out.len() + k + upto);
+                    }
+                    return (Some(at + k + upto), ascii && high & !(u64::MAX << upto) == 0);
+                }
+                ascii &= high == 0;
+            }
+        }
+        // SAFETY: all `fit` bytes after the old length were written above.
+        #[allow(unsafe_code)]
+        unsafe {
+            out.set_len(out.len() + fit);
+        }
+        at += fit;
+    }
+    let rest = &hay[at..];
+    let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+    let line = &rest[..found.unwrap_or(rest.len())];
+    out.extend_from_slice(line);
+    (found.map(|n| at + n), ascii && line.is_ascii())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,6 +575,41 @@ mod tests {
                     if len >= 64 {
                         let block: &[u8; 64] = hay[len - 64..].try_into().expect("64 bytes");
                         assert_eq!(scan_block(block), scan_block_scalar(block));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copy_line_matches_its_definition() {
+        // Every special byte at every place near the block edges, with the
+        // output buffer holding something already and having little or much
+        // room left (the copy stores whole blocks and must grow it).
+        let specials = [b'\n', b'\r', 0x00, 0x09, 0x0B, 0x0E, 0x7F, 0x80, 0xC3, 0xFF];
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 200, 257] {
+            for at in [0, 1, 31, 32, 63, 64, 100, 128, 199, 256].into_iter().filter(|&a| a < len) {
+                for &b in &specials {
+                    for second in [None, Some(b'\n'), Some(0xE9)] {
+                        let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                        hay[at] = b;
+                        if let Some(c) = second {
+                            hay[(at + 70).min(len - 1)] = c;
+                        }
+                        let found = scan_long_scalar(&hay);
+                        let line = &hay[..found.unwrap_or(len)];
+                        for (held, room) in [(0, 0), (5, 0), (5, 64), (3, 1000)] {
+                            let mut out = BytesMut::with_capacity(held + room);
+                            out.extend_from_slice(&b"held!"[..held]);
+                            let got = copy_line(&hay, &mut out);
+                            assert_eq!(got, (found, line.is_ascii()), "len {len}, {b:#x} at {at}");
+                            if found.is_some() {
+                                assert_eq!(&out[..held], &b"held!"[..held]);
+                                assert_eq!(&out[held..], line, "len {len}, {b:#x} at {at}");
+                            }
+                            let mut portable = BytesMut::new();
+                            assert_eq!(copy_line_portable(&hay, &mut portable), got);
+                        }
                     }
                 }
             }

@@ -202,3 +202,131 @@ fn long_blocks_are_compacted_without_changing_events() {
         }
     }
 }
+
+/// Pieces of long values: runs of plain ASCII (long enough to take the
+/// block-wise search and copy of `data` lines), and the bytes that stop it.
+fn value_piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => (1usize..160, any::<u8>()).prop_map(|(n, seed)| (0..n).map(|i| b'a' + ((i as u8).wrapping_add(seed) % 26)).collect()),
+        1 => prop::sample::select(STOPS).prop_map(<[u8]>::to_vec),
+    ]
+}
+
+/// Bytes that stop a plain ASCII run: non-ASCII, invalid UTF-8, controls.
+const STOPS: &[&[u8]] = &[
+    b"\xC3\xA9",
+    b"\xE2\x80\xA6",
+    b"\xFF",
+    b"\xE2\x80",
+    b"\xF0\x9F\x98\x80",
+    b"\0",
+    b":",
+    b" ",
+    b"\t",
+    b"\x0B",
+];
+const EOLS: &[&[u8]] = &[b"\n", b"\r", b"\r\n"];
+const LINE_STARTS: &[&[u8]] =
+    &[b"data: ", b"data: ", b"data: ", b"data:", b"data:  ", b"event: ", b"id: ", b": "];
+
+fn eol() -> impl Strategy<Value = &'static [u8]> {
+    prop::sample::select(EOLS)
+}
+
+/// Events with several long `data` lines (and sometimes `event`, `id` and
+/// comment lines among them), each line ended by LF, CR or CRLF.
+fn long_events() -> impl Strategy<Value = Vec<u8>> {
+    let line = (prop::sample::select(LINE_STARTS), prop::collection::vec(value_piece(), 0..6), eol())
+        .prop_map(|(name, pieces, eol)| [name.to_vec(), pieces.concat(), eol.to_vec()].concat());
+    let event = (prop::collection::vec(line, 1..6), eol())
+        .prop_map(|(lines, eol)| [lines.concat(), eol.to_vec()].concat());
+    prop::collection::vec(event, 1..8).prop_map(|events| events.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn long_multi_line_events_agree_with_the_naive_decoder(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), mode in mode()) {
+        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        let want = naive::decode(&input);
+        let (events, last_id, _) = run_incremental(&chunks(&input, cuts), mode);
+        prop_assert_eq!(&events, &want.events);
+        prop_assert_eq!(&last_id, &want.last_event_id);
+    }
+
+    #[test]
+    fn long_multi_line_events_within_limits(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), max_line in 16usize..400, max_data in prop_oneof![16usize..800, 800usize..6000], lend in any::<bool>()) {
+        // Limits the lines and events of these streams often reach: the events
+        // before the error are the naive decoder's, the error is reported only
+        // if a limit was really passed, and the numbers it carries are right.
+        let want = naive::decode(&input);
+        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        let mut d = Decoder::with_config(DecoderConfig::default().max_line_len(max_line).max_data_len(max_data));
+        let mut events: Vec<(String, String, String)> = Vec::new();
+        let mut error = None;
+        'feed: for p in chunks(&input, cuts) {
+            d.feed_bytes(Bytes::copy_from_slice(p));
+            loop {
+                let next = if lend {
+                    d.poll_event_ref().map(|e| e.map(|e| (e.event_type.to_owned(), e.data.to_owned(), e.last_event_id.to_owned())))
+                } else {
+                    d.poll_event().map(|e| e.map(|e| (e.event_type().to_owned(), e.data().to_owned(), e.last_event_id().to_owned())))
+                };
+                match next {
+                    Ok(Some(ev)) => events.push(ev),
+                    Ok(None) => break,
+                    Err(e) => { error = Some(e); break 'feed; }
+                }
+            }
+        }
+        prop_assert!(events.len() <= want.events.len());
+        prop_assert_eq!(&events[..], &want.events[..events.len()]);
+        let longest_line = input.split(|&b| b == b'\n' || b == b'\r').map(<[u8]>::len).max().unwrap_or(0);
+        match error {
+            None => {
+                prop_assert_eq!(events.len(), want.events.len());
+            }
+            Some(sse_proto::DecodeError::LineTooLong { len, max }) => {
+                prop_assert_eq!(max, max_line);
+                prop_assert!(len > max && longest_line > max_line);
+            }
+            Some(sse_proto::DecodeError::DataTooLong { len, max }) => {
+                prop_assert_eq!(max, max_data);
+                // Data is counted as raw bytes before replacement, so only
+                // the bound is checked against the decoded text.
+                prop_assert!(len > max);
+            }
+            Some(e) => prop_assert!(false, "unexpected error {e:?}"),
+        }
+        // No block can gather more data than the whole input holds.
+        if longest_line <= max_line && input.len() <= max_data {
+            prop_assert!(error.is_none(), "{error:?} within limits");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    #[test]
+    fn events_come_out_as_soon_as_their_block_ends(input in prop_oneof![stream(), long_events()], cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10), mode in mode()) {
+        // A stream may pause at any byte: every event whose block has ended
+        // in the bytes fed so far must be out before more bytes come, in
+        // every mode and however the bytes were cut.
+        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        let mut d = Decoder::new();
+        let mut events = Vec::new();
+        let mut fed = 0;
+        for p in chunks(&input, cuts) {
+            if mode.zero_copy {
+                d.feed_bytes(Bytes::copy_from_slice(p));
+            } else {
+                d.feed(p);
+            }
+            fed += p.len();
+            naive::drain(&mut d, mode.lend, &mut events);
+            prop_assert_eq!(&events, &naive::decode(&input[..fed]).events, "after {} of {} bytes", fed, input.len());
+        }
+    }
+}

@@ -7,7 +7,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, Span};
-use crate::scan::{self, Cursor};
+use crate::scan::{self, Cursor, LineCopier};
 use crate::str::validated;
 
 /// The UTF-8 byte order mark. The spec's "UTF-8 decode" strips one at the
@@ -815,8 +815,9 @@ impl Decoder {
                     return None;
                 }
             }
-            // Lines wholly inside `buf` first.
-            if parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st) {
+            // Lines wholly inside `buf` first (usually empty when chunks
+            // come with `feed_bytes`: then there is nothing to search).
+            if !self.buf.is_empty() && parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st) {
                 return Some(Input::Buf);
             }
             if self.st.error.is_some() {
@@ -1309,6 +1310,14 @@ fn compact<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) {
 /// true; the line then continues in [`continue_fragment`]. Otherwise leaves
 /// the line to be carried.
 fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
+    if st.frag.is_some() {
+        // `gather_data_line` began the fragment, its value copied already:
+        // the line is all that is left of the chunk.
+        let n = src.bytes().len();
+        src.skip(n);
+        cur.consumed(n);
+        return true;
+    }
     let line = src.bytes();
     // The prefix must be whole, including the byte after the colon (is it
     // the one optional space?).
@@ -1359,23 +1368,33 @@ fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> b
 fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
     let Some(mut frag) = st.frag else { return true };
     let bytes = src.bytes();
-    // One pass finds the line end and how much of the piece is ASCII.
-    let (end, ascii) = crate::scan::scan_long(bytes);
+    // Usually the line ends within the limits: one pass finds the end and
+    // copies the piece (see `LineCopier`). Only the bytes the limits allow
+    // are looked at, so memory stays within them.
+    let held = st.data_buf.len();
+    let room =
+        st.config.max_line_len.saturating_sub(frag.line_len).min(st.config.max_data_len.saturating_sub(held));
+    let window = &bytes[..bytes.len().min(room.saturating_add(1))];
+    let (mut end, mut ascii) = scan::copy_line(window, &mut st.data_buf);
+    if end.is_none() && window.len() < bytes.len() {
+        // A limit is passed: measure the line as far as this input goes,
+        // for the error.
+        st.data_buf.truncate(held);
+        (end, ascii) = (scan::scan_long(bytes).0, false);
+    }
     let piece = match end {
         Some(e) => &bytes[..e],
         None => bytes,
     };
-    frag.valid &=
-        piece.len() <= ascii || simdutf8::basic::from_utf8(&piece[ascii.min(piece.len())..]).is_ok();
+    frag.valid &= ascii || simdutf8::basic::from_utf8(piece).is_ok();
     frag.line_len += piece.len();
     if frag.line_len > st.config.max_line_len {
         st.fail(DecodeError::LineTooLong { len: frag.line_len, max: st.config.max_line_len });
         return false;
     }
-    if !st.check_data_len(st.data_buf.len() + piece.len()) {
+    if !st.check_data_len(held + piece.len()) {
         return false;
     }
-    st.data_buf.extend_from_slice(piece);
     let Some(e) = end else {
         let n = bytes.len();
         src.skip(n);
@@ -1495,7 +1514,7 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
         if cur.mask == 0
             && (st.last_many || !matches!(st.data, Data::Empty))
             && bytes.get(st.pos..st.pos + 5) == Some(b"data:")
-            && gather_data_lines(bytes, cur, st)
+            && gather_data_lines(bytes, S::SLICES, cur, st)
         {
             if st.pos > COMPACT_AT {
                 compact(src, cur, st);
@@ -1535,7 +1554,7 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
 /// `data:` lines that join earlier ones of their block, from `st.pos`, when
 /// no line end ahead is known yet (`cur.mask` is used up): each value is
 /// searched for the line end and copied into `data_buf` in one pass
-/// ([`scan::copy_line`]) instead of searched, then copied, which reads
+/// ([`LineCopier::copy_line`]) instead of searched, then copied, which reads
 /// every byte of a multi-line event once. Returns whether the lines up to
 /// `st.pos` were decoded and the next is to be looked at; if not, the
 /// general path takes the line at `st.pos`, and the cursor tells it what
@@ -1545,9 +1564,41 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
 /// runs on into the next input, or past a limit, is left to the general
 /// path, which carries it over or reports the error.
 #[inline(never)]
-fn gather_data_lines(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+fn gather_data_lines(bytes: &[u8], chunk: bool, cur: &mut Cursor, st: &mut State) -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(avx2) = scan::Avx2::detect() {
+        // SAFETY: `avx2` proves that this CPU has AVX2.
+        #[allow(unsafe_code)]
+        return unsafe { gather_data_lines_avx2(avx2, bytes, chunk, cur, st) };
+    }
+    gather_lines_with(scan::Portable, bytes, chunk, cur, st)
+}
+
+/// [`gather_data_lines`] compiled for AVX2, so that the copy loop is
+/// inlined into it.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+fn gather_data_lines_avx2(
+    avx2: scan::Avx2,
+    bytes: &[u8],
+    chunk: bool,
+    cur: &mut Cursor,
+    st: &mut State,
+) -> bool {
+    gather_lines_with(avx2, bytes, chunk, cur, st)
+}
+
+/// The loop of [`gather_data_lines`].
+#[inline(always)]
+fn gather_lines_with<C: LineCopier>(
+    copier: C,
+    bytes: &[u8],
+    chunk: bool,
+    cur: &mut Cursor,
+    st: &mut State,
+) -> bool {
     loop {
-        if !gather_data_line(bytes, cur, st) {
+        if !gather_data_line(copier, bytes, chunk, cur, st) {
             return false;
         }
         // The next line, if it is `data` too, while the block is short
@@ -1560,8 +1611,20 @@ fn gather_data_lines(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
 
 /// One line of [`gather_data_lines`].
 #[inline(always)]
-fn gather_data_line(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+fn gather_data_line<C: LineCopier>(
+    copier: C,
+    bytes: &[u8],
+    chunk: bool,
+    cur: &mut Cursor,
+    st: &mut State,
+) -> bool {
     let start = st.pos;
+    if cur.scan + cur.mask_len > start + 64 {
+        // The line was searched before (it ended an earlier input): the
+        // general path searches on from where that stopped, so that a long
+        // line arriving in small pieces is not copied again with each.
+        return false;
+    }
     // The byte after "data:" says whether a space goes.
     let Some(&first) = bytes.get(start + 5) else {
         return false;
@@ -1603,8 +1666,19 @@ fn gather_data_line(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
     if sep == 1 {
         st.data_buf.extend_from_slice(b"\n");
     }
-    let (found, ascii) = scan::copy_line(&bytes[value_start..limit], &mut st.data_buf);
+    let (found, ascii) = copier.copy_line(&bytes[value_start..limit], &mut st.data_buf);
     let Some(len) = found else {
+        if chunk && limit == bytes.len() && limit - value_start <= room {
+            // A chunk of `feed_bytes` ends inside this line, within the
+            // limits: the value copied so far starts the fragment that the
+            // next chunks continue (see `start_fragment`).
+            let value = &bytes[value_start..];
+            let valid = ascii || simdutf8::basic::from_utf8(value).is_ok();
+            st.frag =
+                Some(Fragment { start: held + sep, line_len: bytes.len() - start, first: sep == 0, valid });
+            cur.searched_to(limit);
+            return false;
+        }
         st.data_buf.truncate(held);
         // Nothing before `limit` ends a line; the general path searches on
         // from there, knowing what is ASCII.

@@ -428,21 +428,64 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
 /// and tested, so the bytes are read once, not once to search and once to
 /// copy. Whole blocks are stored, so `out` may hold up to 63 bytes past the
 /// terminator, which are cut off again.
-#[inline]
-pub(crate) fn copy_line(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just detected at run time.
-            #[allow(unsafe_code)]
-            return unsafe { copy_line_avx2(hay, out) };
-        }
-    }
-    copy_line_portable(hay, out)
+///
+/// The decoder calls it through a [`LineCopier`] chosen once per batch of
+/// lines, so that the AVX2 loop is inlined into the caller's.
+pub(crate) trait LineCopier: Copy {
+    /// See the trait.
+    fn copy_line(self, hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool);
 }
 
-/// [`copy_line`] in two passes, and its reference in tests.
-#[cfg_attr(all(target_arch = "x86_64", feature = "std", not(test)), allow(dead_code))]
+/// [`LineCopier`] for any CPU: a search, then a copy.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl LineCopier for Portable {
+    #[inline(always)]
+    fn copy_line(self, hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+        copy_line_portable(hay, out)
+    }
+}
+
+/// [`LineCopier`] with AVX2. A value exists only where the CPU has AVX2
+/// ([`Avx2::detect`]), which is what makes calling the AVX2 code sound.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2(());
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+impl Avx2 {
+    /// `Some` when this CPU has AVX2 (detected once, then cached by std).
+    #[inline]
+    pub(crate) fn detect() -> Option<Avx2> {
+        std::is_x86_feature_detected!("avx2").then_some(Avx2(()))
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+impl LineCopier for Avx2 {
+    #[inline(always)]
+    fn copy_line(self, hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+        // SAFETY: an `Avx2` value is only made by `detect`, after AVX2 was
+        // found on this CPU.
+        #[allow(unsafe_code)]
+        unsafe {
+            copy_line_avx2(hay, out)
+        }
+    }
+}
+
+/// [`LineCopier::copy_line`] with the best implementation for this CPU, for
+/// one-off calls.
+pub(crate) fn copy_line(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(avx2) = Avx2::detect() {
+        return avx2.copy_line(hay, out);
+    }
+    Portable.copy_line(hay, out)
+}
+
+/// [`LineCopier::copy_line`] in two passes, and its reference in tests.
 fn copy_line_portable(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
     let found = memchr::memchr2(b'\n', b'\r', hay);
     let line = &hay[..found.unwrap_or(hay.len())];
@@ -450,10 +493,11 @@ fn copy_line_portable(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
     (found, line.is_ascii())
 }
 
-/// [`copy_line`] with AVX2: the search of [`scan_long_avx2`], storing every
-/// block it tests into the spare capacity of `out`.
+/// [`LineCopier::copy_line`] with AVX2: the search of [`scan_long_avx2`],
+/// storing every block it tests into the spare capacity of `out`.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 #[target_feature(enable = "avx2")]
+#[inline]
 fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
     use core::arch::x86_64::{
         __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_movemask_epi8, _mm256_or_si256,

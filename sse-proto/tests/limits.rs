@@ -272,6 +272,49 @@ fn time_byte_by_byte(len: usize) -> Duration {
     best
 }
 
+/// Decodes a long second `data` line (after an event of several lines, so
+/// that data lines are copied as they are searched) fed in `piece`-byte
+/// pieces, and returns the best time of three.
+fn time_second_line(len: usize, piece: usize, zero_copy: bool) -> Duration {
+    let mut input = b"data: a\ndata: b\n\ndata: x\ndata: ".to_vec();
+    input.resize(input.len() + len, b'q');
+    input.extend_from_slice(b"\n\n");
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let mut d = Decoder::new();
+        let start = Instant::now();
+        let mut sizes = Vec::new();
+        for p in input.chunks(piece) {
+            if zero_copy {
+                d.feed_bytes(bytes::Bytes::copy_from_slice(p));
+            } else {
+                d.feed(p);
+            }
+            while let Some(ev) = d.poll_event().unwrap() {
+                sizes.push(ev.data().len());
+            }
+        }
+        assert_eq!(sizes, [3, len + 2]);
+        best = best.min(start.elapsed());
+    }
+    best
+}
+
+#[test]
+fn a_long_second_data_line_fed_in_pieces_is_linear() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for (piece, zero_copy) in [(1, false), (1, true), (64, false), (64, true)] {
+        let small = time_second_line(48 * 1024, piece, zero_copy);
+        let large = time_second_line(384 * 1024, piece, zero_copy);
+        // 8x the input: about 8x the time when linear, 64x when quadratic.
+        let ratio = large.as_secs_f64() / small.as_secs_f64();
+        assert!(
+            ratio < 24.0,
+            "{piece}-byte pieces, zero copy {zero_copy}: {small:?}, then {large:?}, ratio {ratio:.1}"
+        );
+    }
+}
+
 #[test]
 fn a_768_kib_line_fed_byte_by_byte_is_linear() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -218,6 +218,19 @@ struct Fragment {
     valid: bool,
 }
 
+/// A `data` line being copied by `gather_data_line` when the input ended.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    /// Length of `data_buf` before this line.
+    held: usize,
+    /// 1 when an LF was written after `held` (not the block's first value).
+    sep: usize,
+    /// Bytes of the value copied so far.
+    copied: usize,
+    /// Whether they are all ASCII.
+    ascii: bool,
+}
+
 /// Events up to this size that are gathered in `data_buf` share its
 /// allocation with the events before and after them (see
 /// `State::owned_event`); a larger one takes the allocation for itself.
@@ -268,6 +281,9 @@ struct State {
     /// The last event dispatched had several `data` lines: the next one
     /// likely has too, so its first line is copied while it is searched.
     last_many: bool,
+    /// A `data` line the input (of `feed`) ended inside, after
+    /// `gather_data_line` had copied its value so far into `data_buf`.
+    resume: Option<Resume>,
     /// A `data` line that began in an earlier chunk and goes on into
     /// `data_buf`: where its value starts there, and the line's length so far.
     frag: Option<Fragment>,
@@ -420,6 +436,7 @@ impl Decoder {
                 data_hint: 0,
                 mirror: false,
                 last_many: false,
+                resume: None,
                 frag: None,
                 overflow: None,
             },
@@ -941,6 +958,7 @@ impl State {
     /// never reaches the last event ID.
     fn discard_block(&mut self) {
         self.frag = None;
+        self.resume = None;
         self.last_many = false;
         self.pos = 0;
         self.data = Data::Empty;
@@ -1619,41 +1637,26 @@ fn gather_data_line<C: LineCopier>(
     st: &mut State,
 ) -> bool {
     let start = st.pos;
-    if cur.scan + cur.mask_len > start + 64 {
-        // The line was searched before (it ended an earlier input): the
-        // general path searches on from where that stopped, so that a long
-        // line arriving in small pieces is not copied again with each.
-        return false;
-    }
     // The byte after "data:" says whether a space goes.
     let Some(&first) = bytes.get(start + 5) else {
         return false;
     };
     let value_start = start + 6 - usize::from(first != b' ');
-    let (held, sep) = match st.data {
-        // The first line of a block that likely has more (`last_many`):
-        // copied as it is searched, which costs little more than the search,
-        // and the data stays a slice of the block unless a second line comes.
-        Data::Empty => {
-            st.data_buf.clear();
-            st.data_buf.reserve(st.data_hint.min(st.config.max_data_len) + 64);
-            (0, 0)
+    let resume = st.resume.take();
+    if resume.is_none() && cur.scan + cur.mask_len > start + 64 {
+        // The line was searched before (it ended an earlier input): the
+        // general path searches on from where that stopped, so that a long
+        // line arriving in small pieces is not copied again with each.
+        return false;
+    }
+    let resumed = resume.is_some();
+    let (held, sep, copied, ascii_before) = match resume {
+        // The copy goes on where the last input ended.
+        Some(r) => (r.held, r.sep, r.copied, r.ascii),
+        None => {
+            let (held, sep) = gather_setup(bytes, st);
+            (held, sep, 0, true)
         }
-        // The first value joins `data_buf` now (unless it is there already),
-        // so that this one can be copied straight after it.
-        Data::One(Val::Block(s)) => {
-            if !st.mirror {
-                st.data_buf.clear();
-                // As in `second_data_line`: expect an event like the last
-                // one, with room for the block stores that pass the line end.
-                st.data_buf.reserve(st.hinted(s.len() + 1) + 64);
-                st.data_buf.extend_from_slice(&bytes[s.range()]);
-            }
-            st.data = Data::One(Val::Owned(Span::new(0, s.len())));
-            (s.len(), 1)
-        }
-        // An owned first value is all of `data_buf` already.
-        Data::One(Val::Owned(_)) | Data::Many => (st.data_buf.len(), 1),
     };
     // The longest value within both limits; a line end right after it is
     // still in bounds.
@@ -1663,12 +1666,14 @@ fn gather_data_line<C: LineCopier>(
         .saturating_sub(held + sep)
         .min(st.config.max_line_len.saturating_sub(value_start - start));
     let limit = value_start.saturating_add(room).saturating_add(1).min(bytes.len());
-    if sep == 1 {
+    if sep == 1 && !resumed {
         st.data_buf.extend_from_slice(b"\n");
     }
-    let (found, ascii) = copier.copy_line(&bytes[value_start..limit], &mut st.data_buf);
-    let Some(len) = found else {
-        if chunk && limit == bytes.len() && limit - value_start <= room {
+    let (found, ascii) = copier.copy_line(&bytes[value_start + copied..limit], &mut st.data_buf);
+    let ascii = ascii && ascii_before;
+    let Some(len) = found.map(|n| copied + n) else {
+        let within = limit == bytes.len() && limit - value_start <= room;
+        if chunk && within {
             // A chunk of `feed_bytes` ends inside this line, within the
             // limits: the value copied so far starts the fragment that the
             // next chunks continue (see `start_fragment`).
@@ -1676,6 +1681,13 @@ fn gather_data_line<C: LineCopier>(
             let valid = ascii || simdutf8::basic::from_utf8(value).is_ok();
             st.frag =
                 Some(Fragment { start: held + sep, line_len: bytes.len() - start, first: sep == 0, valid });
+            cur.searched_to(limit);
+            return false;
+        }
+        if within {
+            // The input (of `feed`) ends inside this line: the copy goes on
+            // from here when more comes, rather than starting over.
+            st.resume = Some(Resume { held, sep, copied: limit - value_start, ascii });
             cur.searched_to(limit);
             return false;
         }
@@ -1708,6 +1720,38 @@ fn gather_data_line<C: LineCopier>(
     cur.searched_to(next);
     st.pos = next;
     true
+}
+
+/// The first steps of [`gather_data_line`] for a line not begun before:
+/// `data_buf` made to hold the data so far; returns its length and whether
+/// an LF goes before the new value (not for the first).
+#[inline(always)]
+fn gather_setup(bytes: &[u8], st: &mut State) -> (usize, usize) {
+    match st.data {
+        // The first line of a block that likely has more (`last_many`):
+        // copied as it is searched, which costs little more than the search,
+        // and the data stays a slice of the block unless a second line comes.
+        Data::Empty => {
+            st.data_buf.clear();
+            st.data_buf.reserve(st.data_hint.min(st.config.max_data_len) + 64);
+            (0, 0)
+        }
+        // The first value joins `data_buf` now (unless it is there already),
+        // so that this one can be copied straight after it.
+        Data::One(Val::Block(s)) => {
+            if !st.mirror {
+                st.data_buf.clear();
+                // As in `second_data_line`: expect an event like the last
+                // one, with room for the block stores that pass the line end.
+                st.data_buf.reserve(st.hinted(s.len() + 1) + 64);
+                st.data_buf.extend_from_slice(&bytes[s.range()]);
+            }
+            st.data = Data::One(Val::Owned(Span::new(0, s.len())));
+            (s.len(), 1)
+        }
+        // An owned first value is all of `data_buf` already.
+        Data::One(Val::Owned(_)) | Data::Many => (st.data_buf.len(), 1),
+    }
 }
 
 /// Processes the field line `bytes[start..end]` of the block (spec:

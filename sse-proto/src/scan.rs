@@ -409,12 +409,27 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
         }
     }
     let rest = &hay[at..];
-    let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+    let (found, rest_ascii) = if rest.is_empty() || hay.len() < 64 {
+        let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        (found, rest[..found.unwrap_or(rest.len())].is_ascii())
+    } else {
+        // Fewer than 64 bytes left: the last 64 bytes of `hay` are tested,
+        // and the bits of those already tested shifted out.
+        let last = &hay[hay.len() - 64..];
+        let (a, b) = (load32(&last[..32]), load32(&last[32..]));
+        let skip = 64 - rest.len();
+        let mask = terminators(a, b) >> skip;
+        let high = (u64::from(_mm256_movemask_epi8(a) as u32)
+            | u64::from(_mm256_movemask_epi8(b) as u32) << 32)
+            >> skip;
+        let found = (mask != 0).then(|| mask.trailing_zeros() as usize);
+        let upto = found.unwrap_or(rest.len());
+        (found, high & !(u64::MAX << upto) == 0)
+    };
     // The ASCII prefix may reach into the last, partial block: without
     // this, a line that ends a chunk would never be known valid.
     let upto = found.unwrap_or(rest.len());
-    let ascii =
-        if ascii == at && rest[..upto].is_ascii() { at + found.map_or(upto, |p| p + 1) } else { ascii };
+    let ascii = if ascii == at && rest_ascii { at + found.map_or(upto, |p| p + 1) } else { ascii };
     (found.map(|p| at + p), ascii)
 }
 
@@ -559,10 +574,30 @@ fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
         at += fit;
     }
     let rest = &hay[at..];
-    let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
-    let line = &rest[..found.unwrap_or(rest.len())];
-    out.extend_from_slice(line);
-    (found.map(|n| at + n), ascii && line.is_ascii())
+    if rest.is_empty() || hay.len() < 64 {
+        let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        let line = &rest[..found.unwrap_or(rest.len())];
+        out.extend_from_slice(line);
+        return (found.map(|n| at + n), ascii && line.is_ascii());
+    }
+    // The last bytes, fewer than 64 (the input usually ends inside a line
+    // here): the last 64 bytes of `hay` are tested, and the bits of those
+    // already tested shifted out.
+    let last = &hay[hay.len() - 64..];
+    let (a, b) = (load32(&last[..32]), load32(&last[32..]));
+    let skip = 64 - rest.len();
+    let ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
+    let eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
+    let mask = (u64::from(_mm256_movemask_epi8(ea) as u32)
+        | u64::from(_mm256_movemask_epi8(eb) as u32) << 32)
+        >> skip;
+    let high =
+        (u64::from(_mm256_movemask_epi8(a) as u32) | u64::from(_mm256_movemask_epi8(b) as u32) << 32) >> skip;
+    let n = if mask == 0 { rest.len() } else { mask.trailing_zeros() as usize };
+    out.extend_from_slice(&rest[..n]);
+    // `n < 64`, as `rest` is shorter than a block.
+    let ascii = ascii && high & !(u64::MAX << n) == 0;
+    ((mask != 0).then_some(at + n), ascii)
 }
 
 #[cfg(test)]

@@ -761,8 +761,7 @@ impl Decoder {
         }
     }
 
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn settle_pending(&mut self) {
         if let Some((input, total)) = self.pending.take() {
             match input {

@@ -1658,12 +1658,17 @@ fn gather_data_line<C: LineCopier>(
         }
     };
     // The longest value within both limits; a line end right after it is
-    // still in bounds.
-    let room = st
-        .config
-        .max_data_len
-        .saturating_sub(held + sep)
-        .min(st.config.max_line_len.saturating_sub(value_start - start));
+    // still in bounds. When even an empty value would pass one, the general
+    // path reports it.
+    let (Some(room_data), Some(room_line)) = (
+        st.config.max_data_len.checked_sub(held + sep),
+        st.config.max_line_len.checked_sub(value_start - start),
+    ) else {
+        // (A resumed line was within both when it began.)
+        debug_assert!(!resumed);
+        return false;
+    };
+    let room = room_data.min(room_line);
     let limit = value_start.saturating_add(room).saturating_add(1).min(bytes.len());
     if sep == 1 && !resumed {
         st.data_buf.extend_from_slice(b"\n");

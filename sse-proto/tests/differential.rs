@@ -256,7 +256,7 @@ proptest! {
     }
 
     #[test]
-    fn long_multi_line_events_within_limits(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), max_line in 16usize..400, max_data in prop_oneof![16usize..800, 800usize..6000], lend in any::<bool>()) {
+    fn long_multi_line_events_within_limits(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), max_line in 16usize..400, max_data in prop_oneof![16usize..800, 800usize..6000], mode in mode()) {
         // Limits the lines and events of these streams often reach: the events
         // before the error are the naive decoder's, the error is reported only
         // if a limit was really passed, and the numbers it carries are right.
@@ -266,15 +266,22 @@ proptest! {
         let mut events: Vec<(String, String, String)> = Vec::new();
         let mut error = None;
         'feed: for p in chunks(&input, cuts) {
-            d.feed_bytes(Bytes::copy_from_slice(p));
+            if mode.zero_copy {
+                d.feed_bytes(Bytes::copy_from_slice(p));
+            } else {
+                d.feed(p);
+            }
             loop {
-                let next = if lend {
+                let next = if mode.lend {
                     d.poll_event_ref().map(|e| e.map(|e| (e.event_type.to_owned(), e.data.to_owned(), e.last_event_id.to_owned())))
                 } else {
                     d.poll_event().map(|e| e.map(|e| (e.event_type().to_owned(), e.data().to_owned(), e.last_event_id().to_owned())))
                 };
                 match next {
-                    Ok(Some(ev)) => events.push(ev),
+                    Ok(Some(ev)) => {
+                        prop_assert!(ev.1.len() <= max_data, "{} bytes of data past the limit", ev.1.len());
+                        events.push(ev);
+                    }
                     Ok(None) => break,
                     Err(e) => { error = Some(e); break 'feed; }
                 }

@@ -149,6 +149,75 @@ fn many_data_lines_hit_the_data_limit() {
     assert!(PEAK.load(Ordering::Relaxed) - base < 3 * MIB);
 }
 
+/// Decodes `input` in `chunk`-byte pieces through every way of feeding and
+/// draining, and returns what each gave: the data of each event, then the
+/// error if one came.
+fn outcomes(input: &[u8], config: DecoderConfig, chunk: usize) -> Vec<(Vec<usize>, Option<DecodeError>)> {
+    let mut all = Vec::new();
+    for (zero_copy, lend) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut d = Decoder::with_config(config);
+        let mut sizes = Vec::new();
+        let mut err = None;
+        'feed: for p in input.chunks(chunk) {
+            if zero_copy {
+                d.feed_bytes(bytes::Bytes::copy_from_slice(p));
+            } else {
+                d.feed(p);
+            }
+            loop {
+                let next = if lend {
+                    d.poll_event_ref().map(|e| e.map(|e| e.data.len()))
+                } else {
+                    d.poll_event().map(|e| e.map(|e| e.data().len()))
+                };
+                match next {
+                    Ok(Some(n)) => sizes.push(n),
+                    Ok(None) => break,
+                    Err(e) => {
+                        err = Some(e);
+                        break 'feed;
+                    }
+                }
+            }
+        }
+        all.push((sizes, err));
+    }
+    all
+}
+
+#[test]
+fn a_value_that_passes_a_limit_by_nothing_but_its_line_break_is_caught() {
+    // Long lines bring the data to exactly the limit; the next data line,
+    // empty, adds the LF that joins it and so one byte too many.
+    let input = format!("data: {}\ndata: {}\ndata:\n\n", "x".repeat(150), "y".repeat(149));
+    let config = DecoderConfig::default().max_data_len(300);
+    for chunk in [input.len(), 100, 7, 1] {
+        for (sizes, err) in outcomes(input.as_bytes(), config, chunk) {
+            assert_eq!(sizes, [] as [usize; 0], "chunks of {chunk}");
+            assert_eq!(err, Some(DecodeError::DataTooLong { len: 301, max: 300 }), "chunks of {chunk}");
+        }
+    }
+    // At the limit exactly, the event goes through.
+    let input = format!("data: {}\ndata: {}\n\n", "x".repeat(150), "y".repeat(149));
+    for chunk in [input.len(), 100, 7, 1] {
+        for (sizes, err) in outcomes(input.as_bytes(), config, chunk) {
+            assert_eq!((sizes, err), (vec![300], None), "chunks of {chunk}");
+        }
+    }
+    // A line limit shorter than `data: `: even an empty value passes it.
+    let input = format!("data:\ndata:{}\ndata: \n\n", "x".repeat(100));
+    let config = DecoderConfig::default().max_line_len(5).max_data_len(300);
+    for chunk in [input.len(), 7, 1] {
+        for (sizes, err) in outcomes(input.as_bytes(), config, chunk) {
+            assert_eq!(sizes, [] as [usize; 0], "chunks of {chunk}");
+            assert!(
+                matches!(err, Some(DecodeError::LineTooLong { len, max: 5 }) if len > 5),
+                "chunks of {chunk}: {err:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn kept_events_hold_little_more_memory_than_their_data() {
     // A large event (with a long id) sets the decoder's size hint; smaller

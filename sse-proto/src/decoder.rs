@@ -218,7 +218,8 @@ struct Fragment {
     valid: bool,
 }
 
-/// A `data` line being copied by `gather_data_line` when the input ended.
+/// A `data` line in the carry buffer (`feed`, or `feed_bytes` chunks too
+/// short to keep) that `gather_data_line` was copying when the input ended.
 #[derive(Debug, Clone, Copy)]
 struct Resume {
     /// Length of `data_buf` before this line.
@@ -281,7 +282,7 @@ struct State {
     /// The last event dispatched had several `data` lines: the next one
     /// likely has too, so its first line is copied while it is searched.
     last_many: bool,
-    /// A `data` line the input (of `feed`) ended inside, after
+    /// A `data` line in the carry buffer that the input ended inside, after
     /// `gather_data_line` had copied its value so far into `data_buf`.
     resume: Option<Resume>,
     /// A `data` line that began in an earlier chunk and goes on into
@@ -313,8 +314,9 @@ struct State {
 /// - **Split invariant**: the events are the same however the input is cut.
 /// - **Linear**: each byte is scanned a bounded number of times, however the
 ///   input is chunked (the search position is remembered across feeds).
-/// - **Bounded**: memory stays within the [`DecoderConfig`] limits plus one
-///   fed chunk; going past a limit is a sticky [`DecodeError`].
+/// - **Bounded**: memory stays within the [`DecoderConfig`] limits (a line
+///   and the data gathered from it, together) plus one fed chunk; going past
+///   a limit is a sticky [`DecodeError`].
 /// - **Zero-copy**: single-line `data` fed with [`feed_bytes`](Self::feed_bytes)
 ///   is a slice of the fed chunk; small events fed with [`feed`](Self::feed)
 ///   (already copied in) are held inline in the event, which is cheaper still.
@@ -1526,8 +1528,9 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
     }
     loop {
         let bytes = src.bytes();
-        // A `data` line that joins earlier ones, with its end not yet known
-        // (the line is likely long): search and copy it in one pass.
+        // A `data` line that joins earlier ones (or may: see `last_many`),
+        // with its end not yet known (the line is likely long): search and
+        // copy it in one pass.
         if cur.mask == 0
             && (st.last_many || !matches!(st.data, Data::Empty))
             && bytes.get(st.pos..st.pos + 5) == Some(b"data:")
@@ -1568,18 +1571,23 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
     }
 }
 
-/// `data:` lines that join earlier ones of their block, from `st.pos`, when
-/// no line end ahead is known yet (`cur.mask` is used up): each value is
-/// searched for the line end and copied into `data_buf` in one pass
+/// `data:` lines that join earlier ones of their block (or the first, when
+/// the last event had several: `last_many`), from `st.pos`, when no line
+/// end ahead is known yet (`cur.mask` is used up): each value is searched
+/// for the line end and copied into `data_buf` in one pass
 /// ([`LineCopier::copy_line`]) instead of searched, then copied, which reads
 /// every byte of a multi-line event once. Returns whether the lines up to
 /// `st.pos` were decoded and the next is to be looked at; if not, the
 /// general path takes the line at `st.pos`, and the cursor tells it what
 /// was searched.
 ///
-/// Only a line that ends in `bytes` within the limits is taken: one that
-/// runs on into the next input, or past a limit, is left to the general
-/// path, which carries it over or reports the error.
+/// A line that the input ends inside, within the limits, keeps what was
+/// copied: as the [`Fragment`] that the next chunks of `feed_bytes`
+/// continue, or as a [`Resume`] for the next call when the line is in the
+/// carry buffer (`feed`, and short `feed_bytes` chunks). A line past a limit
+/// (even with an empty value: the limit may be used up already), or holding
+/// invalid UTF-8, is left to the general path, which reports the error or
+/// replaces the bytes.
 #[inline(never)]
 fn gather_data_lines(bytes: &[u8], chunk: bool, cur: &mut Cursor, st: &mut State) -> bool {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -1643,9 +1651,10 @@ fn gather_data_line<C: LineCopier>(
     let value_start = start + 6 - usize::from(first != b' ');
     let resume = st.resume.take();
     if resume.is_none() && cur.scan + cur.mask_len > start + 64 {
-        // The line was searched before (it ended an earlier input): the
-        // general path searches on from where that stopped, so that a long
-        // line arriving in small pieces is not copied again with each.
+        // The line was searched past its first block before, by the general
+        // path (or by `nothing_new`, or a copy given up on): the general path
+        // searches on from where that stopped, so that a long line arriving
+        // in small pieces is never copied again from its start.
         return false;
     }
     let resumed = resume.is_some();

@@ -434,15 +434,16 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
 }
 
 /// Appends `hay` to `out` up to its first CR or LF, and returns where that
-/// is (`None` when `hay` holds none: then `out` holds junk after its old
-/// length, for the caller to truncate) and whether the bytes before it (all
-/// of `hay` when there is none) are ASCII.
+/// is and whether the bytes before it are ASCII. When `hay` holds no
+/// terminator, all of it is appended (callers keep it as the start of a
+/// line that goes on in the next input) and the result is `None` with
+/// whether all of `hay` is ASCII.
 ///
 /// This is the search and the copy of a `data` line that joins earlier ones
 /// in one pass over the bytes: each block is stored as soon as it is loaded
 /// and tested, so the bytes are read once, not once to search and once to
-/// copy. Whole blocks are stored, so `out` may hold up to 63 bytes past the
-/// terminator, which are cut off again.
+/// copy. Whole blocks are stored, so up to 63 bytes past the terminator may
+/// be written into the spare capacity of `out` (never within its length).
 ///
 /// The decoder calls it through a [`LineCopier`] chosen once per batch of
 /// lines, so that the AVX2 loop is inlined into the caller's.

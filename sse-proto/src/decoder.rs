@@ -763,7 +763,9 @@ impl Decoder {
         }
     }
 
-    #[inline]
+    // Out of line: `feed` and `poll_event` check for a lent event on every
+    // call, and a byte-at-a-time caller should not pay for the code.
+    #[inline(never)]
     fn settle_pending(&mut self) {
         if let Some((input, total)) = self.pending.take() {
             match input {
@@ -786,7 +788,7 @@ impl Decoder {
     /// nothing to do.
     #[inline]
     fn nothing_new(&mut self) -> bool {
-        if self.ext.is_empty() && self.buf_cur.mask == 0 && self.st.is_plain() {
+        if self.ext.is_empty() && self.buf_cur.mask == 0 && (self.st.is_plain() || self.skip_lf_alone()) {
             let from = self.buf_cur.scan + self.buf_cur.mask_len;
             if let Some(new) = self.buf.get(from..)
                 && new.len() < 8
@@ -798,6 +800,19 @@ impl Decoder {
             }
         }
         false
+    }
+
+    /// For [`nothing_new`](Self::nothing_new): the byte after a CR that
+    /// ended the input, fed on its own, is usually the LF of a CRLF, which
+    /// needs no parsing. Settles it; returns whether the decoder is then
+    /// plain again.
+    #[cold]
+    fn skip_lf_alone(&mut self) -> bool {
+        self.st.skip_lf
+            && self.st.accepts_input()
+            && !self.st.bom_pending
+            && settle_skip_lf(&self.buf, &mut self.buf_cur, &mut self.st)
+            && self.buf_cur.mask == 0
     }
 
     /// Parses until an event is dispatched: returns the input its block is
@@ -1440,6 +1455,24 @@ fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -
     true
 }
 
+/// The second half of a CRLF whose CR ended the previous input: an LF at
+/// `st.pos` is skipped, any other byte is the next line. Returns false when
+/// the input holds no byte there yet.
+#[inline]
+fn settle_skip_lf(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+    match bytes.get(st.pos) {
+        None => false,
+        Some(&b) => {
+            if b == b'\n' {
+                st.pos += 1;
+                cur.skip_to(st.pos);
+            }
+            st.skip_lf = false;
+            true
+        }
+    }
+}
+
 /// Where the next line starts, for a line whose terminator is at `end`.
 /// A lone CR ends the line at once; an LF right after it is part of the
 /// same line ending. If the input ends at the CR, the next input decides
@@ -1513,18 +1546,8 @@ enum Field {
 /// line terminator is left (`Ok(None)`).
 #[inline(always)]
 fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
-    if st.skip_lf {
-        // Second half of a CRLF whose CR ended the previous input.
-        match src.bytes().get(st.pos) {
-            None => return false,
-            Some(&b) => {
-                if b == b'\n' {
-                    st.pos += 1;
-                    cur.skip_to(st.pos);
-                }
-                st.skip_lf = false;
-            }
-        }
+    if st.skip_lf && !settle_skip_lf(src.bytes(), cur, st) {
+        return false;
     }
     loop {
         let bytes = src.bytes();
@@ -1650,11 +1673,14 @@ fn gather_data_line<C: LineCopier>(
     };
     let value_start = start + 6 - usize::from(first != b' ');
     let resume = st.resume.take();
-    if resume.is_none() && cur.scan + cur.mask_len > start + 64 {
-        // The line was searched past its first block before, by the general
-        // path (or by `nothing_new`, or a copy given up on): the general path
-        // searches on from where that stopped, so that a long line arriving
-        // in small pieces is never copied again from its start.
+    let searched = cur.scan + cur.mask_len;
+    if resume.is_none() && searched > start && (searched > start + 64 || bytes.len() - searched < 64) {
+        // The line was searched before, by the general path (or by
+        // `nothing_new`, or a copy given up on), past its first block or
+        // with less than a block left to search: the general path searches
+        // on from where that stopped. So a long line arriving in small
+        // pieces is never copied again from its start, and a line whose end
+        // is the byte just fed costs no copy of a block.
         return false;
     }
     let resumed = resume.is_some();

@@ -2,9 +2,16 @@
 """Turns `cargo bench -p sse-benches` output into the README's Markdown tables.
 
 Usage: cargo bench -p sse-benches 2>&1 | python3 benches/scripts/table.py
+   or: python3 benches/scripts/table.py run1.log run2.log ...
 Reads criterion's text report (the middle value of `thrpt:` is the median),
 prints decode throughput in GB/s (10^9 bytes/s) and encode rates in M
 events/s, each with its ratio to the fastest peer and to the reference.
+
+Given several runs, each benchmark's median is taken from the run where it
+was highest. On a shared machine whose speed changes in phases of seconds,
+one implementation's samples can all land in a slow phase while its
+neighbour's land in a fast one; taking every implementation at its best
+run, peers and references alike, keeps such a phase from deciding a ratio.
 """
 import re
 import sys
@@ -28,7 +35,14 @@ def parse(text):
 
 
 def main():
-    r = parse(sys.stdin.read())
+    if len(sys.argv) > 1:
+        r = {}
+        for path in sys.argv[1:]:
+            with open(path) as f:
+                for k, v in parse(f.read()).items():
+                    r[k] = max(r.get(k, 0), v)
+    else:
+        r = parse(sys.stdin.read())
     ours = ["sse-proto/ref", "sse-proto/feed_bytes", "sse-proto/feed"]
     peers = ["sse-stream", "sse-parse", "sseer", "eventsource-stream"]
     groups = sorted({k.rsplit("/", 1)[0] if not k.split("/")[-1].startswith(("feed", "ref")) else k.rsplit("/", 2)[0]

@@ -312,6 +312,8 @@ struct State {
 ///   taking only ASCII digits, default type `message`, persistent last event
 ///   ID, and invalid UTF-8 replaced by U+FFFD per maximal subpart.
 /// - **Split invariant**: the events are the same however the input is cut.
+/// - **Prompt**: after each feed, every event whose block has ended in the
+///   bytes fed so far comes out of `poll_event`; none waits for more input.
 /// - **Linear**: each byte is scanned a bounded number of times, however the
 ///   input is chunked (the search position is remembered across feeds).
 /// - **Bounded**: memory stays within the [`DecoderConfig`] limits (a line

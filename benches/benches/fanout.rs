@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use sse_proto::{BodyDecoder, Decoder, ResponseHead};
-use sse_smol::{Broadcast, BroadcastConfig, Router, Server, Smol};
+use sse_smol::{Broadcast, Ctx, Router, Server, Smol};
 
 const SUBSCRIBERS: usize = 1000;
 const BURST: usize = 500;
@@ -125,15 +125,13 @@ impl Publisher for Axum {
 }
 
 fn start_ours() -> (SocketAddr, Box<dyn Publisher>) {
-    let feed = Broadcast::new(BroadcastConfig { capacity: 4096, ..BroadcastConfig::default() });
-    let f = feed.clone();
-    let router = Router::new().sse("/feed", move |_req, sse| {
-        let sub = f.subscribe(None);
-        async move {
-            let _ = sse.forward(sub).await;
-        }
+    let feed = Broadcast::builder().capacity(4096).build();
+    let router = Router::with_state(feed.clone()).get("/feed", |ctx: Ctx<Broadcast>| async move {
+        let sub = ctx.state().subscribe(None);
+        ctx.sse().forward(sub).await
     });
-    let bound = smol::block_on(Server::new(Smol, router).bind("127.0.0.1:0".parse().unwrap())).expect("bind");
+    let server = Server::new(Smol, router).expect("a valid router");
+    let bound = smol::block_on(server.bind("127.0.0.1:0".parse().unwrap())).expect("bind");
     let addr = bound.local_addr();
     smol::spawn(bound.run()).detach();
     (addr, Box::new(Ours(feed)))

@@ -1,25 +1,25 @@
 //! Server-Sent Events on [async-std](https://docs.rs/async-std): [`sse_io`]
 //! bound to the async-std runtime. Everything in `sse-io` is re-exported;
-//! [`AsyncStd`] is the runtime to pass to it.
+//! [`AsyncStd`] is the runtime to pass to it, and [`serve`] runs a router in
+//! one call.
 //!
 //! ```no_run
-//! use sse_async_std::{AsyncStd, Event, Router, Server};
+//! use sse_async_std::{Ctx, Event, Router};
 //!
-//! async_std::task::block_on(async {
-//!     let router = Router::new().sse("/events", |_req, sse| async move {
-//!         let _ = sse.send(Event::new("hello").event("greeting")).await;
-//!         sse.closed().await;
-//!     });
-//!     let addr = "127.0.0.1:8080".parse().expect("a socket address");
-//!     Server::new(AsyncStd, router).bind(addr).await?.run().await
-//! })
-//! # .unwrap();
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let router = Router::new().get("/events", |ctx: Ctx| async move {
+//!     let sse = ctx.sse();
+//!     sse.send(Event::new("hello").event("greeting")).await
+//! });
+//! async_std::task::block_on(sse_async_std::serve("127.0.0.1:8080", router))?;
+//! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! async-std's executor already runs a thread per core (`ASYNC_STD_THREAD_COUNT`
+//! chooses another number).
 
 use std::io;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Instant;
 
 pub use sse_io::*;
 
@@ -36,8 +36,12 @@ impl Runtime for AsyncStd {
         drop(async_std::task::spawn(task));
     }
 
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async_std::task::sleep(duration))
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        Box::pin(async_std::task::sleep(deadline.saturating_duration_since(Instant::now())))
     }
 
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Listener>> {
@@ -58,8 +62,16 @@ impl Runtime for AsyncStd {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Stream>> {
         Box::pin(async_std::net::TcpStream::connect(addr))
     }
+}
 
-    fn shutdown(&self, stream: &Self::Stream) {
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-    }
+/// Serves `router` on `addr` with the default limits until the process
+/// ends. For limits, shutdown or the bound address, use
+/// [`Server::builder`] with [`AsyncStd`].
+///
+/// # Errors
+///
+/// A router mistake ([`RouterError`], as `InvalidInput`), an address that
+/// does not resolve, or the bind error.
+pub async fn serve<S: Send + Sync + 'static>(addr: impl ToSocketAddrs, router: Router<S>) -> io::Result<()> {
+    sse_io::serve(AsyncStd, addr, router).await
 }

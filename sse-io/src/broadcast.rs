@@ -4,7 +4,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -30,24 +33,6 @@ pub enum SlowPolicy {
     Disconnect,
     /// Drop its oldest queued events and send it a reset event.
     DropOldest,
-}
-
-/// Channel settings.
-#[derive(Debug, Clone, Copy)]
-pub struct BroadcastConfig {
-    /// Frames queued per subscriber before the slow policy applies
-    /// (default 256).
-    pub capacity: usize,
-    /// The slow policy (default [`SlowPolicy::Disconnect`]).
-    pub policy: SlowPolicy,
-    /// Bounds of the in-memory replay log.
-    pub replay: ReplayConfig,
-}
-
-impl Default for BroadcastConfig {
-    fn default() -> Self {
-        BroadcastConfig { capacity: 256, policy: SlowPolicy::Disconnect, replay: ReplayConfig::default() }
-    }
 }
 
 /// What a resume finds in a [`ReplayStore`].
@@ -110,6 +95,12 @@ struct Queue {
     ready: event_listener::Event,
 }
 
+impl QueueState {
+    fn has_item(&self) -> bool {
+        self.lagged || self.dropped || !self.frames.is_empty()
+    }
+}
+
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -122,7 +113,8 @@ struct State {
 }
 
 struct Inner {
-    config: BroadcastConfig,
+    capacity: usize,
+    policy: SlowPolicy,
     state: Mutex<State>,
     metrics: Option<Arc<Metrics>>,
 }
@@ -146,32 +138,98 @@ impl fmt::Debug for Broadcast {
     }
 }
 
-impl Broadcast {
-    /// A channel with an in-memory replay log.
-    pub fn new(config: BroadcastConfig) -> Self {
-        Self::with_store(config, ReplayLog::new(config.replay))
+/// Builds a [`Broadcast`]: queue capacity, slow policy, replay store and
+/// counters together.
+///
+/// ```
+/// use sse_io::{Broadcast, ReplayConfig, SlowPolicy};
+/// let mut replay = ReplayConfig::default();
+/// replay.max_events = 10_000;
+/// let feed = Broadcast::builder().capacity(512).policy(SlowPolicy::DropOldest).replay(replay).build();
+/// # let _ = feed;
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct BroadcastBuilder {
+    capacity: usize,
+    policy: SlowPolicy,
+    replay: ReplayConfig,
+    store: Option<Box<dyn ReplayStore>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl fmt::Debug for BroadcastBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BroadcastBuilder")
+            .field("capacity", &self.capacity)
+            .field("policy", &self.policy)
+            .field("replay", &self.replay)
+            .finish()
+    }
+}
+
+impl BroadcastBuilder {
+    /// Frames queued per subscriber before the slow policy applies
+    /// (default 256).
+    pub fn capacity(mut self, frames: usize) -> Self {
+        self.capacity = frames.max(1);
+        self
     }
 
-    /// A channel keeping its replay in `store`.
-    pub fn with_store(config: BroadcastConfig, store: impl ReplayStore) -> Self {
+    /// What happens to a subscriber that falls behind (default
+    /// [`SlowPolicy::Disconnect`]).
+    pub fn policy(mut self, policy: SlowPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Bounds of the in-memory replay log (count, bytes, age).
+    pub fn replay(mut self, replay: ReplayConfig) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// Keeps the replay in `store` instead of the in-memory log.
+    pub fn store(mut self, store: impl ReplayStore) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Counts replays, resets and slow-subscriber drops in `metrics` (the
+    /// server's, from [`Server::metrics`](crate::Server::metrics)).
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The channel.
+    pub fn build(self) -> Broadcast {
+        let store = self.store.unwrap_or_else(|| Box::new(ReplayLog::new(self.replay)));
         Broadcast {
             inner: Arc::new(Inner {
-                config,
-                state: Mutex::new(State { store: Box::new(store), subscribers: Vec::new() }),
-                metrics: None,
+                capacity: self.capacity,
+                policy: self.policy,
+                state: Mutex::new(State { store, subscribers: Vec::new() }),
+                metrics: self.metrics,
             }),
         }
     }
+}
 
-    /// Counts replays, resets and slow-subscriber drops in `metrics`.
-    pub fn with_metrics(config: BroadcastConfig, metrics: Arc<Metrics>) -> Self {
-        let store = ReplayLog::new(config.replay);
-        Broadcast {
-            inner: Arc::new(Inner {
-                config,
-                state: Mutex::new(State { store: Box::new(store), subscribers: Vec::new() }),
-                metrics: Some(metrics),
-            }),
+impl Default for Broadcast {
+    fn default() -> Self {
+        Broadcast::builder().build()
+    }
+}
+
+impl Broadcast {
+    /// A builder; [`Broadcast::default`] is a channel with the defaults.
+    pub fn builder() -> BroadcastBuilder {
+        BroadcastBuilder {
+            capacity: 256,
+            policy: SlowPolicy::Disconnect,
+            replay: ReplayConfig::default(),
+            store: None,
+            metrics: None,
         }
     }
 
@@ -193,8 +251,8 @@ impl Broadcast {
         };
         let frame = event.id(id.as_str()).to_bytes()?;
         state.store.append(&id, frame.clone(), Instant::now());
-        let capacity = self.inner.config.capacity.max(1);
-        let policy = self.inner.config.policy;
+        let capacity = self.inner.capacity;
+        let policy = self.inner.policy;
         let metrics = self.inner.metrics.as_deref();
         state.subscribers.retain(|queue| {
             let mut q = queue.lock();
@@ -255,7 +313,7 @@ impl Broadcast {
         }
         state.subscribers.push(queue.clone());
         drop(state);
-        Subscription { queue }
+        Subscription { queue, listener: None, ended: false }
     }
 
     /// Subscribers registered now (dropped ones are removed on the next
@@ -284,9 +342,12 @@ pub enum SubscriptionItem {
     Dropped,
 }
 
-/// One subscriber's view of a [`Broadcast`].
+/// One subscriber's view of a [`Broadcast`]: [`recv`](Self::recv) or use
+/// it as a [`Stream`](futures_lite::Stream).
 pub struct Subscription {
     queue: Arc<Queue>,
+    listener: Option<event_listener::EventListener>,
+    ended: bool,
 }
 
 impl fmt::Debug for Subscription {
@@ -298,21 +359,18 @@ impl fmt::Debug for Subscription {
 impl Subscription {
     /// The next frame, waiting for one; `Dropped` once the channel gave up
     /// on this subscriber (then forever).
-    pub async fn next(&mut self) -> SubscriptionItem {
+    pub async fn recv(&mut self) -> SubscriptionItem {
         loop {
             let listener = {
-                let mut q = self.queue.lock();
-                if q.lagged {
-                    q.lagged = false;
-                    return SubscriptionItem::Frame(reset_frame("lagged", None));
+                if let Some(item) = self.try_next() {
+                    return item;
                 }
-                if let Some(frame) = q.frames.pop_front() {
-                    return SubscriptionItem::Frame(frame);
+                let listener = self.queue.ready.listen();
+                // Look again: a publish between the two is not missed.
+                if let Some(item) = self.try_next() {
+                    return item;
                 }
-                if q.dropped {
-                    return SubscriptionItem::Dropped;
-                }
-                self.queue.ready.listen()
+                listener
             };
             listener.await;
         }
@@ -334,6 +392,38 @@ impl Subscription {
     /// Frames waiting.
     pub fn queued(&self) -> usize {
         self.queue.lock().frames.len()
+    }
+}
+
+/// The frames, then one `Dropped` if the channel gives up on this
+/// subscriber; the stream ends after it.
+impl futures_lite::Stream for Subscription {
+    type Item = SubscriptionItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SubscriptionItem>> {
+        let this = &mut *self;
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            if let Some(item) = this.try_next() {
+                this.ended = item == SubscriptionItem::Dropped;
+                return Poll::Ready(Some(item));
+            }
+            let listener = this.listener.get_or_insert_with(|| this.queue.ready.listen());
+            match Pin::new(listener).poll(cx) {
+                Poll::Ready(()) => this.listener = None,
+                Poll::Pending => {
+                    // Registered: look once more so a publish made before
+                    // the listener existed is not missed.
+                    if this.queue.lock().has_item() {
+                        this.listener = None;
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
     }
 }
 

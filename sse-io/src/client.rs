@@ -3,29 +3,42 @@
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::{Duration, Instant};
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, Stream};
 use sse_proto::{Client, ClientConfig, ClientEvent, Command, ConfigError, ReadyState};
 
-use crate::runtime::{Runtime, timeout};
+use crate::runtime::{BoxFuture, Runtime, timeout};
 
 /// How long a connection attempt may take before it counts as a network
 /// error (and the client retries after its reconnection time).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A reconnecting Server-Sent Events client: the browser's `EventSource`,
-/// as an async iterator of [`ClientEvent`]s.
+/// as a [`Stream`] of [`ClientEvent`]s.
 ///
 /// It connects at once, follows redirects, reconnects after the server's
 /// `retry` time (with the configured backoff) sending `Last-Event-ID`, and
 /// ends only when the connection fails for good (a status other than 200, a
-/// wrong content type) or [`close`](Self::close) is called. Plain HTTP for
-/// now: an `https` URL fails each attempt as a network error.
+/// wrong content type, a `204`) or [`close`](Self::close) is called. Plain
+/// HTTP for now: an `https` URL fails each attempt as a network error.
 ///
 /// Host names are resolved with the operating system's resolver, which
 /// blocks; pass an IP address where that matters.
 pub struct EventSource<R: Runtime> {
+    /// The connection, while no `next` is in flight.
+    inner: Option<Inner<R>>,
+    /// A `next` in flight (through the `Stream` API), owning the connection.
+    pending: Option<BoxFuture<'static, (Inner<R>, Option<ClientEvent>)>>,
+    /// Copies kept for the getters while a `next` is in flight.
+    ready_state: ReadyState,
+    last_event_id: String,
+}
+
+struct Inner<R: Runtime> {
     rt: R,
     client: Client,
     conn: Option<R::Stream>,
@@ -35,8 +48,8 @@ pub struct EventSource<R: Runtime> {
 impl<R: Runtime> fmt::Debug for EventSource<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventSource")
-            .field("url", &self.client.url().to_string())
-            .field("ready_state", &self.client.ready_state())
+            .field("ready_state", &self.ready_state)
+            .field("last_event_id", &self.last_event_id)
             .finish()
     }
 }
@@ -47,55 +60,89 @@ enum Wake {
 }
 
 impl<R: Runtime> EventSource<R> {
-    /// A client for `config`; it connects on the first [`next`](Self::next).
+    /// A client for `config`; it connects on the first poll.
     ///
     /// # Errors
     ///
     /// [`ConfigError`] when the request cannot be made.
     pub fn new(rt: R, config: ClientConfig) -> Result<Self, ConfigError> {
+        let client = Client::new(config, rt.now())?;
         Ok(EventSource {
-            rt,
-            client: Client::new(config, Instant::now())?,
-            conn: None,
-            buf: vec![0; 16 * 1024],
+            ready_state: client.ready_state(),
+            last_event_id: client.last_event_id().to_owned(),
+            inner: Some(Inner { rt, client, conn: None, buf: vec![0; 16 * 1024] }),
+            pending: None,
         })
     }
 
     /// The ready state.
     pub fn ready_state(&self) -> ReadyState {
-        self.client.ready_state()
+        self.ready_state
     }
 
     /// The last event ID.
     pub fn last_event_id(&self) -> &str {
-        self.client.last_event_id()
+        &self.last_event_id
     }
 
-    /// Closes for good: the next [`next`](Self::next) returns `None`.
+    /// Closes for good: the stream ends (`next` returns `None`).
     pub fn close(&mut self) {
-        self.client.close();
-        self.disconnect();
-    }
-
-    fn disconnect(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.rt.shutdown(&conn);
+        self.pending = None;
+        if let Some(inner) = self.inner.as_mut() {
+            inner.client.close();
+            inner.conn = None;
         }
+        self.inner = None;
+        self.ready_state = ReadyState::Closed;
     }
 
     /// The next event (`Open`, a message, or an `Error` that says whether
     /// the client reconnects); `None` once it is closed for good.
     pub async fn next(&mut self) -> Option<ClientEvent> {
+        futures_lite::StreamExt::next(self).await
+    }
+}
+
+// Nothing is pinned structurally: the in-flight future is boxed.
+impl<R: Runtime> Unpin for EventSource<R> {}
+
+impl<R: Runtime> Stream for EventSource<R> {
+    type Item = ClientEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ClientEvent>> {
+        let this = &mut *self;
+        if this.pending.is_none() {
+            let Some(mut inner) = this.inner.take() else { return Poll::Ready(None) };
+            this.pending = Some(Box::pin(async move {
+                let event = inner.next().await;
+                (inner, event)
+            }));
+        }
+        let Some(pending) = this.pending.as_mut() else { return Poll::Ready(None) };
+        let (inner, event) = futures_lite::ready!(pending.as_mut().poll(cx));
+        this.pending = None;
+        this.ready_state = inner.client.ready_state();
+        this.last_event_id.clear();
+        this.last_event_id.push_str(inner.client.last_event_id());
+        if event.is_some() {
+            this.inner = Some(inner);
+        }
+        Poll::Ready(event)
+    }
+}
+
+impl<R: Runtime> Inner<R> {
+    async fn next(&mut self) -> Option<ClientEvent> {
         loop {
             while let Some(command) = self.client.poll_command() {
                 match command {
-                    Command::Disconnect => self.disconnect(),
+                    Command::Disconnect => self.conn = None,
                     Command::Connect(request) => {
-                        self.disconnect();
-                        let now = Instant::now();
-                        match self.open(request.url(), request.bytes()).await {
+                        self.conn = None;
+                        let started = self.rt.now();
+                        match open(&self.rt, request.url(), request.bytes()).await {
                             Some(stream) => self.conn = Some(stream),
-                            None => self.client.handle_error(now),
+                            None => self.client.handle_error(started),
                         }
                     }
                 }
@@ -104,14 +151,15 @@ impl<R: Runtime> EventSource<R> {
                 return Some(event);
             }
             if self.client.ready_state() == ReadyState::Closed && self.client.poll_command().is_none() {
-                self.disconnect();
+                self.conn = None;
                 return None;
             }
             // Wait for bytes or the next deadline, whichever comes first.
             let deadline = self.client.poll_timeout();
-            let sleep = async {
+            let rt = self.rt.clone();
+            let sleep = async move {
                 match deadline {
-                    Some(at) => self.rt.sleep(at.saturating_duration_since(Instant::now())).await,
+                    Some(at) => rt.sleep_until(at).await,
                     None => futures_lite::future::pending::<()>().await,
                 }
                 Wake::Timer
@@ -123,7 +171,7 @@ impl<R: Runtime> EventSource<R> {
                 }
                 None => sleep.await,
             };
-            let now = Instant::now();
+            let now = self.rt.now();
             match wake {
                 Wake::Read(Ok(0)) => {
                     self.conn = None;
@@ -138,25 +186,17 @@ impl<R: Runtime> EventSource<R> {
             }
         }
     }
+}
 
-    /// Connects and writes the request; `None` on any failure.
-    async fn open(&self, url: &sse_proto::Url, request: &[u8]) -> Option<R::Stream> {
-        if url.is_secure() {
-            return None;
-        }
-        let host = url.host().trim_start_matches('[').trim_end_matches(']');
-        let addr: SocketAddr = (host, url.port()).to_socket_addrs().ok()?.next()?;
-        let mut stream = timeout(&self.rt, CONNECT_TIMEOUT, self.rt.connect(addr)).await?.ok()?;
-        stream.write_all(request).await.ok()?;
-        stream.flush().await.ok()?;
-        Some(stream)
+/// Connects and writes the request; `None` on any failure.
+async fn open<R: Runtime>(rt: &R, url: &sse_proto::Url, request: &[u8]) -> Option<R::Stream> {
+    if url.is_secure() {
+        return None;
     }
-
-    /// The events as a [`Stream`].
-    pub fn into_stream(self) -> impl Stream<Item = ClientEvent> + Send {
-        futures_lite::stream::unfold(self, |mut source| async move {
-            let event = source.next().await?;
-            Some((event, source))
-        })
-    }
+    let host = url.host().trim_start_matches('[').trim_end_matches(']');
+    let addr: SocketAddr = (host, url.port()).to_socket_addrs().ok()?.next()?;
+    let mut stream = timeout(rt, CONNECT_TIMEOUT, rt.connect(addr)).await?.ok()?;
+    stream.write_all(request).await.ok()?;
+    stream.flush().await.ok()?;
+    Some(stream)
 }

@@ -2,7 +2,10 @@
 //! newest value whenever it changes, coalesced.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 struct Inner<T> {
     /// The value and its version (bumped on every change).
@@ -74,15 +77,17 @@ impl<T: Clone> Reactive<T> {
 
     /// A watcher whose first `next` returns the current value at once.
     pub fn watch(&self) -> Watcher<T> {
-        Watcher { reactive: self.clone(), seen: 0 }
+        Watcher { reactive: self.clone(), seen: 0, listener: None }
     }
 }
 
-/// One subscriber of a [`Reactive`].
+/// One subscriber of a [`Reactive`]: [`next`](Self::next), or use it as a
+/// [`Stream`](futures_lite::Stream) that never ends.
 pub struct Watcher<T> {
     reactive: Reactive<T>,
     /// The version last returned (0: none yet).
     seen: u64,
+    listener: Option<event_listener::EventListener>,
 }
 
 impl<T: Clone> Watcher<T> {
@@ -91,14 +96,55 @@ impl<T: Clone> Watcher<T> {
     pub async fn next(&mut self) -> T {
         loop {
             let listener = {
-                let state = self.reactive.lock();
-                if state.1 != self.seen {
-                    self.seen = state.1;
-                    return state.0.clone();
+                if let Some(value) = self.changed() {
+                    return value;
                 }
-                self.reactive.inner.changed.listen()
+                let listener = self.reactive.inner.changed.listen();
+                // Look again: a change between the two is not missed.
+                if let Some(value) = self.changed() {
+                    return value;
+                }
+                listener
             };
             listener.await;
+        }
+    }
+
+    /// The value if it changed since the last look.
+    fn changed(&mut self) -> Option<T> {
+        let state = self.reactive.lock();
+        (state.1 != self.seen).then(|| {
+            self.seen = state.1;
+            state.0.clone()
+        })
+    }
+}
+
+impl<T: Clone> futures_lite::Stream for Watcher<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        loop {
+            if let Some(value) = this.changed() {
+                this.listener = None;
+                return Poll::Ready(Some(value));
+            }
+            let listener = match this.listener.as_mut() {
+                Some(listener) => listener,
+                None => {
+                    // Listen, then look again before waiting.
+                    let listener = this.reactive.inner.changed.listen();
+                    this.listener.insert(listener)
+                }
+            };
+            if Pin::new(listener).poll(cx).is_pending() {
+                if this.reactive.lock().1 != this.seen {
+                    continue;
+                }
+                return Poll::Pending;
+            }
+            this.listener = None;
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::decoder::{DecodeError, Decoder, DecoderConfig};
 use crate::event::MessageEvent;
-use crate::http::{BodyDecoder, HttpError, ResponseHead, mime_essence};
+use crate::http::{BodyDecoder, HttpError, ResponseHead, is_token, mime_essence, validate_header};
 use crate::url::{Url, UrlError};
 
 /// Exponential backoff between reconnection attempts that fail before a
@@ -46,7 +46,9 @@ pub enum ConfigError {
     Url(UrlError),
     /// The method is not an HTTP token.
     InvalidMethod,
-    /// A header name is not a token, or its value holds CR, LF or NUL.
+    /// A header name is not a token, its value holds a control character
+    /// (CR, LF, NUL; see [`validate_header`](crate::validate_header)), or
+    /// (for a server) it is a framing header the session writes itself.
     InvalidHeader {
         /// The header's name.
         name: String,
@@ -58,7 +60,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Url(e) => write!(f, "invalid URL: {e}"),
             ConfigError::InvalidMethod => f.write_str("invalid HTTP method"),
-            ConfigError::InvalidHeader { name } => write!(f, "invalid request header {name:?}"),
+            ConfigError::InvalidHeader { name } => write!(f, "invalid header {name:?}"),
         }
     }
 }
@@ -201,19 +203,15 @@ impl ClientConfig {
             return Err(ConfigError::InvalidMethod);
         }
         for (name, value) in &self.headers {
-            if !is_token(name) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            if validate_header(name, value).is_err() {
                 return Err(ConfigError::InvalidHeader { name: name.clone() });
             }
         }
-        if self.last_event_id.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        if validate_header("Last-Event-ID", &self.last_event_id).is_err() {
             return Err(ConfigError::InvalidHeader { name: "Last-Event-ID".into() });
         }
         Ok(())
     }
-}
-
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The spec's `readyState`.

@@ -196,6 +196,53 @@ pub struct Event<'a> {
 /// `u64::MAX` milliseconds is written as `u64::MAX - 1`).
 const NO_RETRY: u64 = u64::MAX;
 
+/// What [`Event::id`] takes: text (`&str`, `String`, `Cow<str>`) or an
+/// integer, written in decimal.
+pub trait IntoEventId<'a> {
+    /// The id as text.
+    fn into_event_id(self) -> Cow<'a, str>;
+}
+
+impl<'a> IntoEventId<'a> for &'a str {
+    #[inline(always)]
+    fn into_event_id(self) -> Cow<'a, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<'a> IntoEventId<'a> for &'a alloc::string::String {
+    #[inline(always)]
+    fn into_event_id(self) -> Cow<'a, str> {
+        Cow::Borrowed(self.as_str())
+    }
+}
+
+impl<'a> IntoEventId<'a> for alloc::string::String {
+    #[inline(always)]
+    fn into_event_id(self) -> Cow<'a, str> {
+        Cow::Owned(self)
+    }
+}
+
+impl<'a> IntoEventId<'a> for Cow<'a, str> {
+    #[inline(always)]
+    fn into_event_id(self) -> Cow<'a, str> {
+        self
+    }
+}
+
+macro_rules! integer_ids {
+    ($($t:ty),*) => {$(
+        impl<'a> IntoEventId<'a> for $t {
+            fn into_event_id(self) -> Cow<'a, str> {
+                Cow::Owned(alloc::string::ToString::to_string(&self))
+            }
+        }
+    )*};
+}
+
+integer_ids!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
 impl fmt::Debug for Event<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
@@ -245,11 +292,18 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// Sets the id (`id:`); the client sends it back as `Last-Event-ID` when
-    /// it reconnects. An empty id resets the client's last event ID.
+    /// Sets the id (`id:`): text or an integer. The client sends it back as
+    /// `Last-Event-ID` when it reconnects. An empty id resets the client's
+    /// last event ID.
+    ///
+    /// ```
+    /// use sse_proto::Event;
+    /// assert_eq!(Event::new("x").id(42u64).id_str(), Some("42"));
+    /// assert_eq!(Event::new("x").id("a-1").id_str(), Some("a-1"));
+    /// ```
     #[inline(always)]
-    pub fn id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
-        self.id = Some(id.into());
+    pub fn id(mut self, id: impl IntoEventId<'a>) -> Self {
+        self.id = Some(id.into_event_id());
         self
     }
 

@@ -127,6 +127,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # HTTP/1.1
+//!
+//! Both sides of HTTP/1.1, sans-IO and strict (RFC 9112): [`Request::parse`]
+//! reads and validates a request head, refusing ambiguous framing (the
+//! stuff of request smuggling) with a [`RequestError`] that knows its
+//! status and response; [`BodyReader`] reads a request body under a limit;
+//! [`write_response_head`] and [`error_response`] write responses. On the
+//! client side, [`ResponseHead`] and [`BodyDecoder`] read them. None of it
+//! needs `std`.
+//!
 //! # Features
 //!
 //! - `std` (default): runtime CPU detection for the SIMD search, and the
@@ -159,17 +169,19 @@ pub use client::{
     Backoff, Client, ClientConfig, ClientEvent, Command, ConfigError, ConnectRequest, ErrorCause, ReadyState,
 };
 pub use decoder::{DecodeError, Decoder, DecoderConfig, EventRef};
-pub use encoder::{EncodeError, Event, FrameBuf, encode_comment};
+pub use encoder::{EncodeError, Event, FrameBuf, IntoEventId, encode_comment};
 pub use event::MessageEvent;
 pub use http::{
-    BodyDecoder, BodyFraming, ChunkedDecoder, HttpError, LAST_CHUNK, ResponseHead, encode_chunk, mime_essence,
+    BodyDecoder, BodyFraming, BodyReader, CONTINUE, ChunkedDecoder, HeaderError, HttpError, LAST_CHUNK,
+    Request, RequestError, RequestFraming, ResponseHead, Version, encode_chunk, error_response, mime_essence,
+    reason_phrase, validate_header, write_response_head,
 };
 #[cfg(feature = "std")]
 pub use replay::{Replay, ReplayConfig, ReplayFrames, ReplayLog};
 #[cfg(feature = "std")]
-pub use server::{Request, RequestError, ServerConfig, ServerSession, error_response};
+pub use server::{ServerConfig, ServerSession};
 pub use str::Str;
-pub use url::{Url, UrlError};
+pub use url::{Url, UrlError, percent_decode_path};
 
 /// Re-export of the `bytes` crate, whose types appear in this API.
 pub use bytes;

@@ -1,281 +1,14 @@
-//! The server side, sans-IO: reading a request head, answering it with an
-//! event stream (headers, chunked framing, keep-alive comments, a clean
-//! end) or with a short error response.
+//! The server side of an event stream, sans-IO: answering a request with
+//! the stream's head, framing, keep-alive comments and a clean end. Reading
+//! requests and writing error responses is the `http` module's.
 
-use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
 use std::time::{Duration, Instant};
 
-use crate::client::{ConfigError, is_token};
+use crate::client::ConfigError;
 use crate::encoder::{EncodeError, Event, encode_comment};
-use crate::http::{HttpError, LAST_CHUNK, MAX_HEADERS, encode_chunk};
-
-/// Why a request cannot be served, with the status to answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// Not a valid HTTP/1.1 request head: 400.
-    Malformed(HttpError),
-    /// The head is larger than allowed: 431.
-    HeadTooLarge {
-        /// Bytes seen.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The method is not one the resource takes: 405.
-    MethodNotAllowed {
-        /// The methods it takes, for the `Allow` header.
-        allow: String,
-    },
-}
-
-impl RequestError {
-    /// The status code to answer with.
-    pub fn status(&self) -> u16 {
-        match self {
-            RequestError::Malformed(_) => 400,
-            RequestError::HeadTooLarge { .. } => 431,
-            RequestError::MethodNotAllowed { .. } => 405,
-        }
-    }
-
-    /// The complete error response (see [`error_response`]).
-    pub fn response(&self) -> Vec<u8> {
-        match self {
-            RequestError::MethodNotAllowed { allow } => error_response(405, &[("Allow", allow)]),
-            e => error_response(e.status(), &[]),
-        }
-    }
-}
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestError::Malformed(e) => write!(f, "bad request: {e}"),
-            RequestError::HeadTooLarge { len, max } => {
-                write!(f, "request head of more than {len} bytes exceeds the limit of {max} bytes")
-            }
-            RequestError::MethodNotAllowed { allow } => write!(f, "method not allowed (allowed: {allow})"),
-        }
-    }
-}
-
-impl core::error::Error for RequestError {}
-
-/// A parsed request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    head_len: usize,
-}
-
-impl Request {
-    /// Parses a request head from the front of `buf`. `Ok(None)`: not
-    /// complete yet (incomplete input is never an error).
-    ///
-    /// ```
-    /// use sse_proto::Request;
-    /// let req = Request::parse(b"GET /events?lastEventId=7 HTTP/1.1\r\nHost: x\r\n\r\n", 8192)?
-    ///     .expect("a complete head");
-    /// assert_eq!((req.method(), req.path(), req.last_event_id().as_deref()), ("GET", "/events", Some("7")));
-    /// # Ok::<(), sse_proto::RequestError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`RequestError::Malformed`] (400) or [`RequestError::HeadTooLarge`]
-    /// (431).
-    pub fn parse(buf: &[u8], max_head_len: usize) -> Result<Option<Request>, RequestError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let status = req.parse(buf).map_err(|e| match e {
-            httparse::Error::TooManyHeaders => {
-                RequestError::HeadTooLarge { len: buf.len(), max: max_head_len }
-            }
-            e => RequestError::Malformed(e.into()),
-        })?;
-        let head_len = match status {
-            httparse::Status::Partial if buf.len() > max_head_len => {
-                return Err(RequestError::HeadTooLarge { len: buf.len(), max: max_head_len });
-            }
-            httparse::Status::Partial => return Ok(None),
-            httparse::Status::Complete(n) if n > max_head_len => {
-                return Err(RequestError::HeadTooLarge { len: n, max: max_head_len });
-            }
-            httparse::Status::Complete(n) => n,
-        };
-        let malformed = |why| RequestError::Malformed(HttpError::MalformedHead(why));
-        let method = req.method.ok_or(malformed("missing method"))?.to_string();
-        let target = req.path.ok_or(malformed("missing target"))?;
-        if !target.starts_with('/') {
-            return Err(malformed("request target is not an absolute path"));
-        }
-        let headers = req
-            .headers
-            .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
-            .collect();
-        Ok(Some(Request { method, target: target.to_string(), headers, head_len }))
-    }
-
-    /// The method.
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// The request target (path and query).
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-
-    /// The path, without the query.
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("/")
-    }
-
-    /// The query string, without the `?`.
-    pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
-    }
-
-    /// A query parameter, percent-decoded (`+` as space), first occurrence.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query()?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
-        })
-    }
-
-    /// The first header of that name (case-insensitive), as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Every header, in order.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-
-    /// Bytes of the head (what follows is the body, if any).
-    pub fn head_len(&self) -> usize {
-        self.head_len
-    }
-
-    /// The id the client resumes after: the `Last-Event-ID` header, or for
-    /// polyfills that cannot set headers, the `lastEventId` query parameter.
-    /// An empty value means none.
-    pub fn last_event_id(&self) -> Option<String> {
-        self.header("last-event-id")
-            .map(|v| v.trim_matches([' ', '\t']).to_string())
-            .or_else(|| self.query_param("lastEventId"))
-            .filter(|id| !id.is_empty())
-    }
-
-    /// Whether `Accept` allows `text/event-stream` (or is absent).
-    pub fn accepts_event_stream(&self) -> bool {
-        self.header("accept").is_none_or(|accept| {
-            accept.split(',').any(|range| {
-                let essence = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                matches!(essence.as_str(), "text/event-stream" | "text/*" | "*/*")
-            })
-        })
-    }
-
-    /// Checks the method against those a resource takes.
-    ///
-    /// # Errors
-    ///
-    /// [`RequestError::MethodNotAllowed`] (405) listing `allowed`.
-    pub fn check_method(&self, allowed: &[&str]) -> Result<(), RequestError> {
-        if allowed.contains(&self.method.as_str()) {
-            return Ok(());
-        }
-        Err(RequestError::MethodNotAllowed { allow: allowed.join(", ") })
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The reason phrase for the statuses this crate answers with.
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
-    }
-}
-
-/// A complete, short error response that closes the connection: the status
-/// line, `Content-Type: text/plain`, a `Content-Length`, `Connection: close`,
-/// `extra` headers (CR and LF removed from values), and the status as body.
-///
-/// ```
-/// let res = sse_proto::error_response(404, &[]);
-/// assert!(res.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
-/// assert!(res.ends_with(b"\r\n\r\n404 Not Found\n"));
-/// ```
-pub fn error_response(status: u16, extra: &[(&str, &str)]) -> Vec<u8> {
-    let body = format!("{status} {}\n", reason(status));
-    let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reason(status),
-        body.len()
-    );
-    for (name, value) in extra {
-        if is_token(name) {
-            head.push_str(name);
-            head.push_str(": ");
-            head.extend(value.chars().filter(|c| !matches!(c, '\r' | '\n' | '\0')));
-            head.push_str("\r\n");
-        }
-    }
-    head.push_str("\r\n");
-    head.push_str(&body);
-    head.into_bytes()
-}
+use crate::http::{LAST_CHUNK, Version, encode_chunk, validate_header, write_response_head};
 
 /// How an event stream response behaves.
 #[derive(Debug, Clone)]
@@ -308,10 +41,41 @@ impl ServerConfig {
         self
     }
 
-    /// An extra response header (CORS, for example).
+    /// An extra response header (CORS, for example). Checked by
+    /// [`validate`](Self::validate) and when a session is created.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// The keep-alive interval, `None` when keep-alives are off.
+    pub fn keep_alive_interval(&self) -> Option<Duration> {
+        self.keep_alive
+    }
+
+    /// The `retry` sent first, if any.
+    pub fn retry_hint(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// Checks that every extra header can be sent: it passes
+    /// [`validate_header`], and is not `Content-Length` or
+    /// `Transfer-Encoding`, which would contradict the stream's framing.
+    /// Sessions check this too; a router can call it once per route when it
+    /// is built.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidHeader`] naming the first bad header.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in &self.headers {
+            let framing =
+                name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding");
+            if framing || validate_header(name, value).is_err() {
+                return Err(ConfigError::InvalidHeader { name: name.clone() });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -322,6 +86,11 @@ impl ServerConfig {
 /// [`send`](Self::send) events, call [`handle_timeout`](Self::handle_timeout)
 /// at [`poll_timeout`](Self::poll_timeout), and [`close`](Self::close) to
 /// end the stream cleanly.
+///
+/// To an HTTP/1.1 client the stream is chunked (and the connection may
+/// carry another request after [`close`](Self::close)); to an HTTP/1.0
+/// client, which has no chunked coding, the stream is delimited by closing
+/// the connection (see [`with_version`](Self::with_version)).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -345,6 +114,7 @@ impl ServerConfig {
 #[derive(Debug, Clone)]
 pub struct ServerSession {
     config: ServerConfig,
+    version: Version,
     deadline: Option<Instant>,
     started: bool,
     closed: bool,
@@ -352,58 +122,95 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    /// A session for one response.
+    /// A session for one response to an HTTP/1.1 request: chunked framing.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidHeader`] when an extra header cannot be sent.
+    /// [`ConfigError::InvalidHeader`] when an extra header cannot be sent
+    /// (see [`ServerConfig::validate`]).
     pub fn new(config: ServerConfig, now: Instant) -> Result<Self, ConfigError> {
-        for (name, value) in &config.headers {
-            if !is_token(name) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-                return Err(ConfigError::InvalidHeader { name: name.clone() });
-            }
-        }
+        Self::with_version(config, Version::Http11, now)
+    }
+
+    /// A session for one response to a request of `version` (see
+    /// [`Request::version`](crate::Request::version)).
+    ///
+    /// For [`Version::Http10`] the stream is delimited by the end of the
+    /// connection (RFC 9112 §6.3 rule 8; HTTP/1.0 has no chunked coding,
+    /// §6.1): the head says `Connection: close` and has no
+    /// `Transfer-Encoding`, frames are written as they are, and
+    /// [`close`](Self::close) writes nothing: the caller ends the stream by
+    /// closing the connection.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidHeader`] when an extra header cannot be sent
+    /// (see [`ServerConfig::validate`]).
+    pub fn with_version(config: ServerConfig, version: Version, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
         let deadline = config.keep_alive.map(|k| now + k);
-        Ok(ServerSession { config, deadline, started: false, closed: false, scratch: Vec::new() })
+        Ok(ServerSession { config, version, deadline, started: false, closed: false, scratch: Vec::new() })
+    }
+
+    /// The HTTP version the response is framed for.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Whether frames are chunked (HTTP/1.1) rather than close-delimited.
+    fn chunked(&self) -> bool {
+        self.version != Version::Http10
+    }
+
+    /// Appends `frame` as the body framing requires.
+    fn write_frame(&self, frame: &[u8], out: &mut Vec<u8>) {
+        if self.chunked() {
+            encode_chunk(frame, out);
+        } else {
+            out.extend_from_slice(frame);
+        }
     }
 
     /// Writes the response head: status 200, `Content-Type:
-    /// text/event-stream`, `Cache-Control: no-cache`, `Connection:
-    /// keep-alive`, `X-Accel-Buffering: no` (nginx must not buffer),
-    /// chunked transfer coding, the extra headers; then `retry` if set.
-    /// Only the first call writes.
+    /// text/event-stream`, `Cache-Control: no-cache`, `X-Accel-Buffering:
+    /// no` (nginx must not buffer), the extra headers, and the framing: for
+    /// HTTP/1.1 `Connection: keep-alive` and `Transfer-Encoding: chunked`,
+    /// for HTTP/1.0 `Connection: close`. Then `retry`, if set. Only the
+    /// first call writes.
     pub fn start(&mut self, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
         self.started = true;
-        out.extend_from_slice(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-              Connection: keep-alive\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n",
-        );
-        for (name, value) in &self.config.headers {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
+        let mut headers = Vec::with_capacity(5 + self.config.headers.len());
+        headers.extend([("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]);
+        if self.chunked() {
+            headers.push(("Connection", "keep-alive"));
         }
-        out.extend_from_slice(b"\r\n");
+        headers.push(("X-Accel-Buffering", "no"));
+        if self.chunked() {
+            headers.push(("Transfer-Encoding", "chunked"));
+        }
+        headers.extend(self.config.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        // HTTP/1.0: close-delimited, so `Connection: close` (RFC 9112 §9.3).
+        write_response_head(out, 200, self.version, &headers, None, !self.chunked());
         if let Some(retry) = self.config.retry {
             let mut frame = Vec::new();
             // A retry-only block dispatches nothing; it cannot fail.
             let _ = Event::default().retry(retry).encode(&mut frame);
-            encode_chunk(&frame, out);
+            self.write_frame(&frame, out);
         }
     }
 
-    /// Writes an encoded frame (one or more events or comments) as a chunk,
-    /// and pushes the keep-alive deadline back. Nothing after `close`.
+    /// Writes an encoded frame (one or more events or comments; many at
+    /// once cost one chunk), and pushes the keep-alive deadline back.
+    /// Nothing after `close`.
     pub fn send_frame(&mut self, frame: &[u8], now: Instant, out: &mut Vec<u8>) {
         if self.closed || frame.is_empty() {
             return;
         }
         self.start(out);
-        encode_chunk(frame, out);
+        self.write_frame(frame, out);
         self.deadline = self.config.keep_alive.map(|k| now + k);
     }
 
@@ -442,7 +249,10 @@ impl ServerSession {
         }
     }
 
-    /// Ends the stream cleanly: the last chunk. Only the first call writes.
+    /// Ends the stream cleanly: the last chunk for HTTP/1.1. For HTTP/1.0
+    /// nothing more is written (beyond the head, if not yet sent): the
+    /// caller ends the stream by closing the connection. Only the first
+    /// call writes.
     pub fn close(&mut self, out: &mut Vec<u8>) {
         if self.closed {
             return;
@@ -450,7 +260,9 @@ impl ServerSession {
         self.start(out);
         self.closed = true;
         self.deadline = None;
-        out.extend_from_slice(LAST_CHUNK);
+        if self.chunked() {
+            out.extend_from_slice(LAST_CHUNK);
+        }
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -462,39 +274,6 @@ impl ServerSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_parse_with_limits_and_errors() {
-        let req = Request::parse(
-            b"GET /s?a=1&lastEventId=x%20y HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\n\r\n",
-            1024,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(req.query_param("a").as_deref(), Some("1"));
-        assert_eq!(req.last_event_id().as_deref(), Some("x y"));
-        assert!(req.accepts_event_stream());
-        assert_eq!(Request::parse(b"GET / HTTP/1.1\r\nHost:", 1024), Ok(None));
-        assert_eq!(Request::parse(b"GET / HTTP/1.1\r\nHost: hhhhhhhhhhhh", 16).unwrap_err().status(), 431);
-        assert_eq!(Request::parse(b"GET / HTTP/1.1\r\nHo st: h\r\n\r\n", 1024).unwrap_err().status(), 400);
-        assert_eq!(Request::parse(b"GET * HTTP/1.1\r\n\r\n", 1024).unwrap_err().status(), 400);
-        let header_wins =
-            Request::parse(b"GET /?lastEventId=q HTTP/1.1\r\nLast-Event-ID:  42 \r\n\r\n", 1024)
-                .unwrap()
-                .unwrap();
-        assert_eq!(header_wins.last_event_id().as_deref(), Some("42"));
-        let err = req.check_method(&["POST"]).unwrap_err();
-        assert_eq!(err.status(), 405);
-        assert!(err.response().windows(12).any(|w| w == b"Allow: POST\r"));
-        let html = Request::parse(b"GET / HTTP/1.1\r\nAccept: text/html\r\n\r\n", 1024).unwrap().unwrap();
-        assert!(!html.accepts_event_stream());
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
-        assert_eq!(percent_decode("%E2%80%A6"), "\u{2026}");
-    }
 
     #[test]
     fn keep_alive_only_when_idle_and_close_once() {
@@ -521,5 +300,40 @@ mod tests {
         assert!(s.send(&Event::new("late"), t0, &mut out).is_ok());
         assert_eq!(out, LAST_CHUNK);
         assert!(ServerSession::new(ServerConfig::default().header("X", "a\nb"), t0).is_err());
+    }
+
+    #[test]
+    fn http10_streams_are_close_delimited() {
+        let t0 = Instant::now();
+        let config = ServerConfig::default().retry(Duration::from_millis(500)).header("X-A", "1");
+        let mut s = ServerSession::with_version(config, Version::Http10, t0).unwrap();
+        assert_eq!(s.version(), Version::Http10);
+        let mut out = Vec::new();
+        s.send(&Event::new("x"), t0, &mut out).unwrap();
+        s.handle_timeout(t0 + ServerConfig::DEFAULT_KEEP_ALIVE, &mut out);
+        s.close(&mut out);
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                    X-Accel-Buffering: no\r\nX-A: 1\r\nConnection: close\r\n\r\n";
+        let body = "retry: 500\n\ndata: x\n\n: keep-alive\n";
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), [head, body].concat());
+        s.close(&mut out);
+        assert!(s.is_closed());
+        assert_eq!(out.len(), head.len() + body.len());
+    }
+
+    #[test]
+    fn configs_are_validated_and_readable() {
+        let t0 = Instant::now();
+        let config = ServerConfig::default().keep_alive(None).retry(Duration::from_secs(2));
+        assert_eq!((config.keep_alive_interval(), config.retry_hint()), (None, Some(Duration::from_secs(2))));
+        assert_eq!(config.validate(), Ok(()));
+        for (name, value) in
+            [("X", "a\nb"), ("X Y", "1"), ("X", "a\0"), ("Content-Length", "1"), ("transfer-encoding", "x")]
+        {
+            let config = ServerConfig::default().header(name, value);
+            let want = Err(ConfigError::InvalidHeader { name: name.into() });
+            assert_eq!(config.validate(), want);
+            assert_eq!(ServerSession::new(config, t0).map(|_| ()), want);
+        }
     }
 }

@@ -158,6 +158,44 @@ impl fmt::Display for Url {
     }
 }
 
+/// Percent-decodes one path segment (RFC 3986 §2.1): `%XX` becomes that
+/// byte; `+` stays `+` (it means a space only in form-encoded queries); a
+/// `%` not followed by two hex digits stays as it is; bytes that are not
+/// UTF-8 after decoding become U+FFFD.
+///
+/// ```
+/// assert_eq!(sse_proto::percent_decode_path("caf%C3%A9+1%2"), "café+1%2");
+/// ```
+pub fn percent_decode_path(segment: &str) -> alloc::borrow::Cow<'_, str> {
+    if !segment.contains('%') {
+        return alloc::borrow::Cow::Borrowed(segment);
+    }
+    let bytes = segment.as_bytes();
+    let mut out = alloc::vec::Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match bytes.get(i..i + 3) {
+            Some([b'%', h, l]) => hex_value(*h).zip(hex_value(*l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    alloc::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])

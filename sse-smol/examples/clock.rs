@@ -11,11 +11,12 @@
 //! second, so a client that reconnects with `Last-Event-ID` resumes after
 //! the tick it saw. `/metrics` and `/health` serve the counters.
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sse_smol::{Response, Router, Server, ServerOptions, Smol, addr_from_args};
-
-const PAGE: &str = include_str!("clock.html");
+use sse_smol::{Ctx, Event, Response, Router, SendError, Server, Smol};
 
 /// Seconds since the epoch, and that instant in ISO 8601 (UTC).
 fn now_iso8601() -> (u64, String) {
@@ -36,51 +37,30 @@ fn now_iso8601() -> (u64, String) {
     (secs, time)
 }
 
+/// `GET /events/clock`: a tick a second, until the client leaves (its
+/// future is then dropped at an await) or a send fails.
+async fn clock(ctx: Ctx) -> Result<(), SendError> {
+    let sse = ctx.sse();
+    let peer = ctx.header("user-agent").unwrap_or("client").to_owned();
+    sse.on_close(move || eprintln!("clock: {peer} left"));
+    loop {
+        let (secs, time) = now_iso8601();
+        sse.send_json(Event::default().event("tick").id(secs), &serde_json::json!({ "time": time })).await?;
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+        smol::Timer::after(Duration::from_millis(u64::from(1000 - millis))).await;
+    }
+}
+
 fn main() -> std::io::Result<()> {
-    let addr = addr_from_args("127.0.0.1:8080");
-    let metrics = std::sync::Arc::new(sse_smol::Metrics::default());
+    let addr = args::Args::parse("clock [--addr HOST:PORT]", &["addr"]).addr("127.0.0.1:8080");
     let router = Router::new()
-        .get("/", |_req| async { Response::html(PAGE) })
-        .observability(metrics.clone())
-        .sse("/events/clock", |req, sse| async move {
-            let peer = req.header("user-agent").unwrap_or("client").to_owned();
-            sse.on_close(move || eprintln!("clock: {peer} left"));
-            loop {
-                let (secs, time) = now_iso8601();
-                let id = secs.to_string();
-                let tick = serde_json::json!({ "time": time });
-                if sse.json(&tick, Some("tick"), Some(&id)).await.is_err() {
-                    break;
-                }
-                // Sleep to the next whole second, or stop when the client leaves.
-                let wait = Duration::from_millis(
-                    1000 - u64::from(
-                        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis()),
-                    ),
-                );
-                let closed = futures_lite::future::or(
-                    async {
-                        smol::Timer::after(wait).await;
-                        false
-                    },
-                    async {
-                        sse.closed().await;
-                        true
-                    },
-                )
-                .await;
-                if closed {
-                    break;
-                }
-            }
-        });
+        .get("/", |_ctx: Ctx| async { Response::html(include_str!("clock.html")) })
+        .get("/events/clock", clock)
+        .observability();
     smol::block_on(async {
-        let server = Server::with_metrics(Smol, router, ServerOptions::default(), metrics).bind(addr).await?;
-        eprintln!(
-            "clock: open http://{}/ (or curl -N http://{}/events/clock)",
-            server.local_addr(),
-            server.local_addr()
-        );
+        let server = Server::new(Smol, router)?.bind(addr).await?;
+        let at = server.local_addr();
+        eprintln!("clock: open http://{at}/ (or curl -N http://{at}/events/clock)");
         server.run().await
     })
 }

@@ -12,12 +12,13 @@
 //! intermediate states instead of falling behind. `/metrics` and `/health`
 //! serve the counters.
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::Duration;
 
 use serde::Serialize;
-use std::sync::Arc;
-
-use sse_smol::{Metrics, Reactive, Response, Router, Server, ServerOptions, Smol, addr_from_args};
+use sse_smol::{Ctx, Event, Reactive, Response, Router, SendError, Server, Smol};
 
 #[derive(Debug, Clone, Serialize)]
 struct State {
@@ -25,52 +26,43 @@ struct State {
     message: String,
 }
 
+fn bump(state: &Reactive<State>, message: String) {
+    state.update(|s| {
+        s.count += 1;
+        s.message = message;
+    });
+}
+
+/// `GET /events/notifications`: the state now, then after each change.
+async fn notifications(ctx: Ctx<Reactive<State>>) -> Result<(), SendError> {
+    let mut watcher = ctx.state().watch();
+    let sse = ctx.sse();
+    loop {
+        let value = watcher.next().await;
+        sse.send_json(Event::default().event("update"), &value).await?;
+    }
+}
+
 fn main() -> std::io::Result<()> {
-    let addr = addr_from_args("127.0.0.1:8080");
+    let addr = args::Args::parse("notifications [--addr HOST:PORT]", &["addr"]).addr("127.0.0.1:8080");
     let state = Reactive::new(State { count: 0, message: "started".into() });
-    let (timer_state, notify_state) = (state.clone(), state.clone());
+    let ticker = state.clone();
     smol::spawn(async move {
         loop {
             smol::Timer::after(Duration::from_secs(5)).await;
-            timer_state.update(|s| {
-                s.count += 1;
-                s.message = "timer".into();
-            });
+            bump(&ticker, "timer".into());
         }
     })
     .detach();
-    let metrics = Arc::new(Metrics::default());
-    let router = Router::new()
-        .observability(metrics.clone())
-        .post("/notify", move |_req, body| {
-            let state = notify_state.clone();
-            async move {
-                let message = String::from_utf8_lossy(&body).into_owned();
-                state.update(|s| {
-                    s.count += 1;
-                    s.message = message;
-                });
-                Response::text("ok\n")
-            }
+    let router = Router::with_state(state)
+        .post("/notify", |ctx: Ctx<Reactive<State>>| async move {
+            bump(ctx.state(), ctx.body_text()?.to_owned());
+            Ok::<_, Response>(Response::ok_text("ok\n"))
         })
-        .sse("/events/notifications", move |_req, sse| {
-            let mut watcher = state.watch();
-            async move {
-                loop {
-                    let next = futures_lite::future::or(async { Some(watcher.next().await) }, async {
-                        sse.closed().await;
-                        None
-                    })
-                    .await;
-                    let Some(value) = next else { break };
-                    if sse.json(&value, Some("update"), None).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        });
+        .get("/events/notifications", notifications)
+        .observability();
     smol::block_on(async {
-        let server = Server::with_metrics(Smol, router, ServerOptions::default(), metrics).bind(addr).await?;
+        let server = Server::new(Smol, router)?.bind(addr).await?;
         eprintln!("notifications: curl -N http://{}/events/notifications", server.local_addr());
         server.run().await
     })

@@ -1,49 +1,75 @@
 //! Server-Sent Events on [smol](https://docs.rs/smol): [`sse_io`] bound to
 //! the smol runtime. Everything in `sse-io` is re-exported; [`Smol`] is the
-//! runtime to pass to it.
+//! runtime to pass to it, and [`serve`] runs a router in one call.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sse_smol::{Event, Router, Server, Smol};
+//! use sse_smol::{Ctx, Event, Router};
 //!
-//! smol::block_on(async {
-//!     let router = Router::new().sse("/events", |_req, sse| async move {
-//!         let mut n = 0u64;
-//!         while sse.send(Event::new(n.to_string()).event("tick")).await.is_ok() {
-//!             n += 1;
-//!             smol::Timer::after(Duration::from_secs(1)).await;
-//!         }
-//!     });
-//!     let addr = "127.0.0.1:8080".parse().expect("a socket address");
-//!     let server = Server::new(Smol, router).bind(addr).await?;
-//!     server.run().await
-//! })
-//! # .unwrap();
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let router = Router::new().get("/events", |ctx: Ctx| async move {
+//!     let sse = ctx.sse();
+//!     for n in 0u64.. {
+//!         sse.send(Event::new(n.to_string()).event("tick").id(n)).await?;
+//!         smol::Timer::after(Duration::from_secs(1)).await;
+//!     }
+//!     Ok::<(), sse_smol::SendError>(())
+//! });
+//! smol::block_on(sse_smol::serve("127.0.0.1:8080", router))?;
+//! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! Connections run on an executor with one thread per available core (set
+//! `SMOL_THREADS` to choose another number); the future given to
+//! `smol::block_on` (the accept loop) runs on the calling thread.
 
 use std::io;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 pub use sse_io::*;
 
-/// The smol runtime: tasks on smol's global executor, `smol::Timer`,
-/// `smol::net` TCP.
+/// The smol runtime: tasks on an executor with a thread per core,
+/// `smol::Timer`, `smol::net` TCP.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
+
+/// The executor connections run on, started on first use.
+fn executor() -> &'static smol::Executor<'static> {
+    static EXECUTOR: OnceLock<&'static smol::Executor<'static>> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let executor: &'static smol::Executor<'static> = Box::leak(Box::new(smol::Executor::new()));
+        let threads = std::env::var("SMOL_THREADS")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+            .unwrap_or(1)
+            .max(1);
+        for i in 0..threads {
+            std::thread::Builder::new()
+                .name(format!("sse-smol-{i}"))
+                .spawn(move || smol::block_on(executor.run(smol::future::pending::<()>())))
+                .expect("spawning an executor thread");
+        }
+        executor
+    })
+}
 
 impl Runtime for Smol {
     type Stream = smol::net::TcpStream;
     type Listener = smol::net::TcpListener;
 
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        smol::spawn(task).detach();
+        executor().spawn(task).detach();
     }
 
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            smol::Timer::after(duration).await;
+            smol::Timer::at(deadline).await;
         })
     }
 
@@ -65,8 +91,16 @@ impl Runtime for Smol {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Stream>> {
         Box::pin(smol::net::TcpStream::connect(addr))
     }
+}
 
-    fn shutdown(&self, stream: &Self::Stream) {
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-    }
+/// Serves `router` on `addr` with the default limits until the process
+/// ends. For limits, shutdown or the bound address, use
+/// [`Server::builder`] with [`Smol`].
+///
+/// # Errors
+///
+/// A router mistake ([`RouterError`], as `InvalidInput`), an address that
+/// does not resolve, or the bind error.
+pub async fn serve<S: Send + Sync + 'static>(addr: impl ToSocketAddrs, router: Router<S>) -> io::Result<()> {
+    sse_io::serve(Smol, addr, router).await
 }

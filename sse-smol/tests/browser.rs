@@ -9,8 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sse_smol::proto::{Event, ServerConfig};
-use sse_smol::{Broadcast, BroadcastConfig, Response, Router, Server, ServerOptions, Smol, Sse};
+use sse_smol::{Broadcast, Ctx, Event, Response, Router, Server, Smol, Sse, StreamConfig};
 
 #[path = "support/chromium.rs"]
 mod chromium;
@@ -55,34 +54,34 @@ fn chromium_event_source_resumes_without_gap_or_duplicate() {
     };
     smol::block_on(async {
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let feed = Broadcast::new(BroadcastConfig::default());
-        let (s1, s2, f) = (shared.clone(), shared.clone(), feed.clone());
-        let router = Router::new()
-            .get("/", |_req| async { Response::html(PAGE) })
-            .post("/report", move |_req, body| {
+        let feed = Broadcast::default();
+        let (s1, s2) = (shared.clone(), shared.clone());
+        let router = Router::with_state(feed.clone())
+            .get("/", |_ctx: Ctx<Broadcast>| async { Response::html(PAGE) })
+            .post("/report", move |ctx: Ctx<Broadcast>| {
                 let shared = s1.clone();
                 async move {
-                    let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    let value = serde_json::from_slice(ctx.body()).unwrap_or(serde_json::Value::Null);
                     shared.lock().unwrap().reports.push(value);
-                    Response::text("ok")
+                    Response::ok_text("ok")
                 }
             })
-            .sse("/events/e2e", move |req, sse| {
-                let last = req.last_event_id();
-                let subscription = f.subscribe(last.as_deref());
-                let mut s = s2.lock().unwrap();
-                s.resume_ids.push(last);
-                s.streams.push(sse.clone());
+            .get("/events/e2e", move |ctx: Ctx<Broadcast>| {
+                let s2 = s2.clone();
                 async move {
-                    let _ = sse.forward(subscription).await;
+                    let last = ctx.last_event_id().map(str::to_owned);
+                    let subscription = ctx.state().subscribe(last.as_deref());
+                    let sse = ctx.sse();
+                    {
+                        let mut s = s2.lock().unwrap();
+                        s.resume_ids.push(last);
+                        s.streams.push(sse.clone());
+                    }
+                    sse.forward(subscription).await
                 }
-            });
-        let options = ServerOptions {
-            stream: ServerConfig::default().retry(Duration::from_millis(200)),
-            ..Default::default()
-        };
-        let server =
-            Server::with_options(Smol, router, options).bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            })
+            .stream_config(StreamConfig::default().retry(Duration::from_millis(200)));
+        let server = Server::new(Smol, router).unwrap().bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = server.local_addr();
         let shutdown = server.shutdown_handle();
         smol::spawn(server.run()).detach();
@@ -96,8 +95,9 @@ fn chromium_event_source_resumes_without_gap_or_duplicate() {
         wait_until(&shared, "5 events in the browser", |s| s.reports.len() == 5).await;
         // The server ends the stream; events published meanwhile are missed
         // by the browser until it resumes.
-        let first = shared.lock().unwrap().streams[0].clone();
+        let first = shared.lock().unwrap().streams.remove(0);
         first.close();
+        drop(first);
         for i in 6..=10 {
             feed.publish(Event::new(format!("tick {i}")).event("tick")).unwrap();
         }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use sse_smol::proto::Decoder;
 use sse_smol::proto::bytes::Bytes;
-use sse_smol::{Response, Router, Server, ServerOptions, Smol};
+use sse_smol::{Ctx, Response, Router, Server, Smol};
 
 #[path = "support/chromium.rs"]
 mod chromium;
@@ -499,31 +499,26 @@ fn chromium_event_source_agrees_with_the_decoder() {
     let got = smol::block_on(async {
         let (r, b) = (reports.clone(), bodies.clone());
         let router = Router::new()
-            .get("/", |_req| async { Response::html(PAGE) })
-            .get("/manifest", move |_req| {
+            .get("/", |_ctx: Ctx| async { Response::html(PAGE) })
+            .get("/manifest", move |_ctx: Ctx| {
                 let manifest = manifest.clone();
-                async move { Response::new(200).header("Content-Type", "application/json").body(manifest) }
+                async move { Response::new(200).with_body("application/json", manifest) }
             })
-            .get("/s", move |req| {
+            .get("/s", move |ctx: Ctx| {
                 // The body exactly as generated: a plain response, so the
                 // stream ends when the body does.
-                let body = req.query_param("i").and_then(|i| i.parse::<usize>().ok()).and_then(|i| b.get(i));
+                let body = ctx.query("i").and_then(|i| i.parse::<usize>().ok()).and_then(|i| b.get(i));
                 let response = match body {
-                    Some(body) => {
-                        Response::new(200).header("Content-Type", "text/event-stream").body(body.clone())
-                    }
+                    Some(body) => Response::new(200).with_body("text/event-stream", body.clone()),
                     None => Response::new(404),
                 };
                 async move { response }
             })
-            .post("/r", move |_req, body| {
-                r.lock().unwrap().add(&body);
-                async { Response::text("ok") }
+            .post("/r", move |ctx: Ctx| {
+                r.lock().unwrap().add(ctx.body());
+                async { Response::ok_text("ok") }
             });
-        let server = Server::with_options(Smol, router, ServerOptions::default())
-            .bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let server = Server::new(Smol, router).unwrap().bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = server.local_addr();
         let shutdown = server.shutdown_handle();
         smol::spawn(server.run()).detach();

@@ -172,7 +172,6 @@ where
         return plain(app, io, &request, response, &grant, !can_stay).await;
     }
     let Some(matched) = routes.find(request.path()) else {
-        app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
         return plain(app, io, &request, status_response(404), &grant, !can_stay).await;
     };
     let allow = matched.endpoint.allow();
@@ -186,7 +185,6 @@ where
             return plain(app, io, &request, response, &grant, !can_stay).await;
         }
         None => {
-            app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
             let response = status_response(405).header("Allow", &allow);
             return plain(app, io, &request, response, &grant, !can_stay).await;
         }
@@ -206,13 +204,9 @@ where
     let head_only = request.method() == "HEAD";
     let version = request.version();
     let keep_alive = request.keep_alive();
-    // The stream head carries the route's headers and the CORS grant.
-    let mut stream_config = (*config).clone();
-    for (name, value) in &grant {
-        stream_config = stream_config.header(name, value);
-    }
     let future = handler(parts(request, params, body, stream.clone(), app.metrics.clone()));
-    let driver = Driver::new(app, io, stream, future, stream_config, version, head_only, buf);
+    let head = StreamHead { config, grant: &grant, version, head_only };
+    let driver = Driver::new(app, io, stream, future, head, buf);
     match driver.await {
         Outcome::Plain(response, request_view) => {
             let close = !keep_alive || request_view.read_closed || app.shutdown.is_triggered();
@@ -340,6 +334,17 @@ enum Outcome {
     Ended,
 }
 
+/// What a stream's head is made of, should the handler start one.
+struct StreamHead<'a> {
+    /// The route's settings (validated when the router was built).
+    config: Arc<sse_proto::ServerConfig>,
+    /// CORS grant headers for this request.
+    grant: &'a [(String, String)],
+    version: Version,
+    /// A HEAD request: the head only.
+    head_only: bool,
+}
+
 /// Drives one exchange: the handler's future and, once it starts one, its
 /// event stream.
 struct Driver<'a, R: Runtime, IO> {
@@ -351,9 +356,7 @@ struct Driver<'a, R: Runtime, IO> {
     handler: Option<BoxFuture<'static, Response>>,
     /// What the handler returned, if it did.
     returned: Option<Response>,
-    config: Option<sse_proto::ServerConfig>,
-    version: Version,
-    head_only: bool,
+    head: StreamHead<'a>,
     session: Option<ServerSession>,
     /// Bytes to write, and how many of them are written.
     out: Vec<u8>,
@@ -374,15 +377,12 @@ impl<'a, R: Runtime, IO> Driver<'a, R, IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         app: &'a App<R>,
         io: &'a mut IO,
         shared: Arc<StreamShared>,
         handler: BoxFuture<'static, Response>,
-        config: sse_proto::ServerConfig,
-        version: Version,
-        head_only: bool,
+        head: StreamHead<'a>,
         buf: &'a mut Vec<u8>,
     ) -> Self {
         Driver {
@@ -392,9 +392,7 @@ where
             shared,
             handler: Some(handler),
             returned: None,
-            config: Some(config),
-            version,
-            head_only,
+            head,
             session: None,
             out: Vec::new(),
             written: 0,
@@ -410,7 +408,7 @@ where
     }
 
     fn view(&self) -> RequestView {
-        RequestView { head_only: self.head_only, read_closed: self.read_closed }
+        RequestView { head_only: self.head.head_only, read_closed: self.read_closed }
     }
 
     /// Polls the handler, catching a panic (it ends this exchange, not the
@@ -434,13 +432,16 @@ where
 
     /// Starts the stream: the session and its head.
     fn start_stream(&mut self, now: Instant) -> Result<(), Response> {
-        let config = self.config.take().unwrap_or_default();
-        // The route's settings were validated when the router was built;
-        // the CORS grant headers are made by the server.
+        // The route's settings (validated when the router was built) and the
+        // CORS grant for this request.
+        let mut config = (*self.head.config).clone();
+        for (name, value) in self.head.grant {
+            config = config.header(name, value);
+        }
         let mut session =
-            ServerSession::with_version(config, self.version, now).map_err(|_| status_response(500))?;
+            ServerSession::with_version(config, self.head.version, now).map_err(|_| status_response(500))?;
         session.start(&mut self.out);
-        if self.head_only {
+        if self.head.head_only {
             // HEAD: the head of the stream, no body (RFC 9110 §9.3.2).
             self.finishing = true;
             self.out.truncate(head_len(&self.out));

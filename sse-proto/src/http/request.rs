@@ -158,9 +158,9 @@ impl Request {
     /// `Ok(None)`: not complete yet (incomplete input is never an error).
     ///
     /// Refused, each with its status (see [`RequestError`]): what
-    /// `httparse` refuses; a target that is not origin-form (`/path?query`)
-    /// except `OPTIONS *` (RFC 9112 §3.2.4), so absolute-form
-    /// (`http://host/path`, for proxies) is refused too; HTTP/1.1 without
+    /// `httparse` refuses; a target that is not origin-form (`/path?query`),
+    /// absolute-form (`http://host/path?query`, whose path and query are
+    /// then the target, RFC 9112 §3.2.2) or `OPTIONS *` (§3.2.4); HTTP/1.1 without
     /// `Host` or any request with more than one (§3.2); `Content-Length`
     /// that is not exactly `1*DIGIT` or appears twice; `Transfer-Encoding`
     /// with `Content-Length`, on HTTP/1.0, or other than exactly `chunked`;
@@ -208,12 +208,14 @@ impl Request {
         };
         let method = req.method.ok_or(malformed("missing method"))?;
         let target = req.path.ok_or(malformed("missing target"))?;
-        // Origin-form (RFC 9112 §3.2.1), or asterisk-form for OPTIONS
-        // (§3.2.4). Absolute-form is for proxies, authority-form for
-        // CONNECT: neither is served. A fragment is never part of a target.
+        // Origin-form (RFC 9112 §3.2.1), asterisk-form for OPTIONS
+        // (§3.2.4), or absolute-form, which a server MUST accept (§3.2.2):
+        // its path and query are served. Authority-form is for CONNECT,
+        // which is not. A fragment is never part of a target.
         let asterisk = method == "OPTIONS" && target == "*";
+        let target = absolute_form_path(target).unwrap_or(target);
         if !(target.starts_with('/') || asterisk) || target.contains('#') {
-            return Err(malformed("request target is not in origin form"));
+            return Err(malformed("request target is not in origin or absolute form"));
         }
         let (fields, framing) = Fields::read(req.headers, version)?;
         // RFC 9110 §10.1.1: an HTTP/1.0 client cannot mean 100-continue,
@@ -533,6 +535,25 @@ fn is_host(value: &[u8]) -> bool {
     host.iter().all(reg_name) && port.iter().all(u8::is_ascii_digit)
 }
 
+/// The path and query of an absolute-form target (`http://host/p?q` →
+/// `/p?q`; `http://host?q` → `?q`, refused later for not starting with
+/// `/`; `http://host` → `/`), or `None` for any other form.
+fn absolute_form_path(target: &str) -> Option<&str> {
+    let scheme_len = ["http://", "https://"]
+        .iter()
+        .find(|s| target.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))?
+        .len();
+    let rest = &target[scheme_len..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    if authority_end == 0 {
+        return None;
+    }
+    match &rest[authority_end..] {
+        "" => Some("/"),
+        path => Some(path),
+    }
+}
+
 fn query_of(target: &str) -> Option<&str> {
     target.split_once('?').map(|(_, q)| q)
 }
@@ -605,7 +626,10 @@ mod tests {
             ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", Err(400)),
             ("GET * HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
             ("OPTIONS /* HTTP/1.1\r\nHost: x\r\n\r\n", Ok(RequestFraming::None)),
-            ("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
+            ("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", Ok(RequestFraming::None)),
+            ("GET HTTPS://x:1 HTTP/1.1\r\nHost: x\r\n\r\n", Ok(RequestFraming::None)),
+            ("GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
+            ("GET ftp://x/a HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
             ("CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", Err(400)),
             ("GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
             ("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", Err(400)),
@@ -651,6 +675,20 @@ mod tests {
         for (head, want) in cases {
             assert_eq!(outcome(head.as_bytes()), *want, "{head:?}");
         }
+    }
+
+    #[test]
+    fn absolute_form_serves_its_path_and_query() {
+        let parse = |t: &str| {
+            let head = format!("GET {t} HTTP/1.1\r\nHost: x\r\n\r\n");
+            Request::parse(head.as_bytes(), 1024).unwrap().unwrap()
+        };
+        let req = parse("http://example.com:8080/events?lastEventId=4");
+        assert_eq!(
+            (req.target(), req.path(), req.last_event_id()),
+            ("/events?lastEventId=4", "/events", Some("4"))
+        );
+        assert_eq!(parse("http://example.com").target(), "/");
     }
 
     #[test]

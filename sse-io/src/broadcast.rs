@@ -26,6 +26,7 @@ pub const RESET_EVENT: &str = "sse-reset";
 
 /// What happens to a subscriber whose queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SlowPolicy {
     /// Drop the subscriber: its stream closes and the client resumes with
     /// `Last-Event-ID`, catching up from the replay log. Nothing is lost
@@ -37,6 +38,7 @@ pub enum SlowPolicy {
 
 /// What a resume finds in a [`ReplayStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Resume {
     /// The frames after the id, oldest first.
     Frames(Vec<Bytes>),
@@ -288,6 +290,7 @@ impl Broadcast {
     /// Subscribes. With `last_event_id`, the subscription starts with what
     /// was missed after that id, or with a [`RESET_EVENT`] when that is no
     /// longer known.
+    #[must_use = "dropping a subscription unsubscribes"]
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
         let queue =
             Arc::new(Queue { state: Mutex::new(QueueState::default()), ready: event_listener::Event::new() });
@@ -334,6 +337,7 @@ fn reset_frame(reason: &str, newest: Option<&str>) -> Bytes {
 
 /// What a subscription yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SubscriptionItem {
     /// An encoded event (replayed or live), ready to write.
     Frame(Bytes),

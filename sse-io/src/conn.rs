@@ -463,6 +463,10 @@ where
                     if let Err(response) = self.start_stream(clock(&self.app.rt)) {
                         return Poll::Ready(Outcome::Plain(response, self.view()));
                     }
+                    if self.shutdown_seen {
+                        // Started after shutdown began: the head, then the end.
+                        self.shared.close();
+                    }
                     progress = true;
                 } else if let Some(response) = self.returned.take() {
                     return Poll::Ready(Outcome::Plain(response, self.view()));

@@ -76,6 +76,7 @@ impl<T: Clone> Reactive<T> {
     }
 
     /// A watcher whose first `next` returns the current value at once.
+    #[must_use = "a watcher does nothing unless polled"]
     pub fn watch(&self) -> Watcher<T> {
         Watcher { reactive: self.clone(), seen: 0, listener: None }
     }

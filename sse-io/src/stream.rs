@@ -187,10 +187,12 @@ impl StreamShared {
         true
     }
 
-    /// Asks the stream to end cleanly (server shutdown, `Sse::close`).
+    /// Asks a started stream to end cleanly (server shutdown, `Sse::close`).
+    /// A handler still deciding is left to the driver (which answers it
+    /// with a `503` at shutdown).
     pub(crate) fn close(&self) {
         let mut state = self.lock();
-        if matches!(state.phase, Phase::Open | Phase::Deciding) {
+        if state.phase == Phase::Open {
             state.phase = Phase::Closing;
             wake(&mut state);
         }

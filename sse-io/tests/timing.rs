@@ -309,9 +309,6 @@ fn shutdown_ends_streams_and_closes_idle_connections() {
 }
 
 #[test]
-#[ignore = "sse-io bug: at shutdown Driver::poll_drive calls StreamShared::close, which moves a \
-            stream still Deciding to Closing, so is_started() is true and the handler's \
-            client gets an empty 200 event stream (head + 0-chunk) instead of the 503"]
 fn shutdown_answers_a_handler_still_deciding_with_503() {
     let sim = Sim::new();
     let rt = sim.rt();
@@ -390,5 +387,85 @@ fn the_handler_future_is_dropped_when_the_client_leaves() {
         rt.sleep(secs(60)).await;
         assert_eq!(closed.times(), vec![secs(7)]);
         assert_eq!(rt.pending_timers(), 0, "the handler's 30-minute sleep went with it");
+    });
+}
+
+/// A route `/events` that streams a 2 000-byte event every second until the
+/// stream ends; `on_close` marks when it did.
+fn firehose(rt: &FakeRuntime, closed: &Marks) -> Router<FakeRuntime> {
+    let closed = closed.clone();
+    Router::with_state(rt.clone()).get("/events", move |ctx: Ctx<FakeRuntime>| {
+        let closed = closed.clone();
+        async move {
+            let sse = ctx.sse();
+            sse.on_close(move || closed.hit());
+            let data = "x".repeat(2000);
+            while sse.send(Event::new(data.as_str())).await.is_ok() {
+                ctx.state().sleep(secs(1)).await;
+            }
+        }
+    })
+}
+
+#[test]
+fn shutdown_returns_as_soon_as_every_connection_ended() {
+    let sim = Sim::new();
+    let rt = sim.rt();
+    let closed = Marks::new(&rt);
+    let server = server(&rt, firehose(&rt, &closed), |b| b.drain_timeout(secs(5)));
+    sim.run(async {
+        let bound = server.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let (addr, shutdown, metrics) = (bound.local_addr(), bound.shutdown_handle(), bound.metrics());
+        let run = rt.spawn_task(bound.run());
+        let client = rt.connect(addr).await.unwrap();
+        let (rx, mut tx) = client.split();
+        let received = rt.record(rx);
+        tx.write_all(&get("/events")).await.unwrap();
+
+        rt.sleep(secs(3)).await;
+        assert_eq!(metrics.open_connections(), 1);
+        shutdown.trigger();
+        run.await.unwrap();
+        assert_eq!(rt.elapsed(), secs(3), "no wait for the drain timeout when nothing is left");
+        assert_eq!(metrics.open_connections(), 0);
+        assert_eq!(closed.times(), vec![secs(3)]);
+        let response = received.chunked();
+        let times: Vec<Duration> = response.chunks.iter().map(|(at, _)| *at).collect();
+        assert_eq!(times, vec![secs(0), secs(1), secs(2), secs(3)]);
+        assert_eq!(response.last_chunk_at, Some(secs(3)));
+        assert!(rt.connect(addr).await.is_err(), "the listener is closed");
+        drop(tx);
+    });
+}
+
+#[test]
+fn shutdown_stops_waiting_for_a_stuck_connection_at_the_drain_timeout() {
+    let sim = Sim::new();
+    let rt = sim.rt();
+    let closed = Marks::new(&rt);
+    let server = server(&rt, firehose(&rt, &closed), |b| b.drain_timeout(secs(5)).write_timeout(secs(30)));
+    sim.run(async {
+        let bound = server.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let (addr, shutdown, metrics) = (bound.local_addr(), bound.shutdown_handle(), bound.metrics());
+        let run = rt.spawn_task(bound.run());
+        // A client that never reads: its 4 KiB fill at 1 s (the head and
+        // two events), so the terminating chunk cannot be written.
+        rt.set_connect_capacity(4096);
+        let mut client = rt.connect(addr).await.unwrap();
+        client.write_all(&get("/events")).await.unwrap();
+
+        rt.sleep(secs(3)).await;
+        shutdown.trigger();
+        run.await.unwrap();
+        assert_eq!(rt.elapsed(), secs(8), "the drain timeout after the shutdown");
+        assert_eq!(metrics.open_connections(), 1, "the stuck connection is still open");
+        assert_eq!(closed.times(), vec![], "and its stream has not ended");
+
+        // It ends at its own write timeout, 30 s after the pipe filled.
+        rt.sleep_until(rt.start() + secs(40)).await;
+        assert_eq!(client.inbound_full_since(), Some(secs(1)));
+        assert_eq!(closed.times(), vec![secs(31)]);
+        assert_eq!(metrics.open_connections(), 0);
+        drop(client);
     });
 }

@@ -19,6 +19,7 @@
 // Each test file uses part of the kit.
 #![allow(dead_code)]
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
@@ -254,12 +255,12 @@ impl Runtime for FakeRuntime {
             core.next_port += 1;
             addr.set_port(core.next_port);
         }
-        let result = if core.listeners.contains_key(&addr) {
-            Err(io::Error::from(io::ErrorKind::AddrInUse))
-        } else {
-            let backlog = Arc::new(Mutex::new(Backlog::default()));
-            core.listeners.insert(addr, backlog.clone());
-            Ok(Listener { addr, backlog, core: self.core.clone() })
+        let result = match core.listeners.entry(addr) {
+            Entry::Occupied(_) => Err(io::Error::from(io::ErrorKind::AddrInUse)),
+            Entry::Vacant(slot) => {
+                let backlog = slot.insert(Arc::default()).clone();
+                Ok(Listener { addr, backlog, core: self.core.clone() })
+            }
         };
         Box::pin(async move { result })
     }

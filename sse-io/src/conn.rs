@@ -44,12 +44,14 @@ where
     // Bytes read past the current request: the start of the next one.
     let mut buf = Vec::new();
     loop {
-        let request = match read_head(app, &mut io, &mut buf).await {
+        // The transient phases are boxed, so that the task of a connection
+        // holds, for as long as a stream lasts, only what the stream needs.
+        let request = match Box::pin(read_head(app, &mut io, &mut buf)).await {
             Ok(Some(request)) => request,
             Ok(None) => break,
             Err(response) => {
                 app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
-                let _ = write_all(app, &mut io, &response).await;
+                let _ = Box::pin(write_all(app, &mut io, &response)).await;
                 break;
             }
         };
@@ -79,6 +81,10 @@ where
         };
         if let Some(request) = parsed {
             buf.drain(..request.head_len());
+            if buf.is_empty() {
+                // Nothing pipelined: hold no buffer while the exchange lasts.
+                *buf = Vec::new();
+            }
             return Ok(Some(request));
         }
         // Shutdown closes a connection waiting for its next request; one
@@ -169,10 +175,10 @@ where
     if request.target() == "*" {
         // `OPTIONS *`: what the server as a whole takes (RFC 9110 §9.3.7).
         let response = Response::new(204).header("Allow", "GET, HEAD, POST, OPTIONS");
-        return plain(app, io, &request, response, &grant, !can_stay).await;
+        return Box::pin(plain(app, io, &request, response, &grant, !can_stay)).await;
     }
     let Some(matched) = routes.find(request.path()) else {
-        return plain(app, io, &request, status_response(404), &grant, !can_stay).await;
+        return Box::pin(plain(app, io, &request, status_response(404), &grant, !can_stay)).await;
     };
     let allow = matched.endpoint.allow();
     let handler = match matched.endpoint.find(request.method()) {
@@ -182,18 +188,18 @@ where
                 Some(cors) if Cors::is_preflight(&request) => cors.preflight(&request, &allow),
                 _ => Response::new(204).header("Allow", &allow),
             };
-            return plain(app, io, &request, response, &grant, !can_stay).await;
+            return Box::pin(plain(app, io, &request, response, &grant, !can_stay)).await;
         }
         None => {
             let response = status_response(405).header("Allow", &allow);
-            return plain(app, io, &request, response, &grant, !can_stay).await;
+            return Box::pin(plain(app, io, &request, response, &grant, !can_stay)).await;
         }
     };
-    let body = match read_body(app, io, &request, buf).await {
+    let body = match Box::pin(read_body(app, io, &request, buf)).await {
         Ok(body) => body,
         Err(Some(response)) => {
             app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
-            let _ = write_all(app, io, &response).await;
+            let _ = Box::pin(write_all(app, io, &response)).await;
             return false;
         }
         Err(None) => return false,
@@ -210,7 +216,7 @@ where
     match driver.await {
         Outcome::Plain(response, request_view) => {
             let close = !keep_alive || request_view.read_closed || app.shutdown.is_triggered();
-            plain_with(app, io, response, &grant, close, version, request_view).await
+            Box::pin(plain_with(app, io, response, &grant, close, version, request_view)).await
         }
         Outcome::Ended => false,
     }
@@ -524,11 +530,9 @@ where
                 self.app.metrics.sent(self.events, self.written as u64);
                 self.events = 0;
                 self.written = 0;
-                self.out.clear();
-                if self.out.capacity() > MAX_BATCH {
-                    // A burst: do not hold its buffer while the stream idles.
-                    self.out = Vec::new();
-                }
+                // An idle stream holds no write buffer: the next batch makes
+                // one (an allocation beside a system call).
+                self.out = Vec::new();
                 self.needs_flush = true;
             }
             if self.needs_flush {

@@ -2,6 +2,7 @@
 //! typed refusals with the status each is answered with.
 
 use alloc::format;
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -142,15 +143,23 @@ impl core::error::Error for RequestError {}
 /// A request head, parsed and validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    method: String,
-    target: String,
+    /// The method, the target, then each field's name and value, back to
+    /// back in one allocation: a request is kept for as long as its handler
+    /// runs (a whole event stream), so it stays small.
+    text: Box<str>,
+    /// Where the method ends and the target starts in `text`.
+    method_end: u32,
+    /// Where the target ends and the first field starts.
+    target_end: u32,
+    /// Each field: where its name ends (its value starts) and where its
+    /// value ends (the next field starts).
+    fields: Box<[(u32, u32)]>,
     version: Version,
-    headers: Vec<(String, String)>,
     head_len: usize,
     framing: RequestFraming,
     expects_continue: bool,
     keep_alive: bool,
-    last_event_id: Option<String>,
+    last_event_id: Option<Box<str>>,
 }
 
 impl Request {
@@ -225,28 +234,41 @@ impl Request {
         // RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only
         // with `keep-alive` (RFC 9112 Appendix C.2.2).
         let keep_alive = !fields.close && (version == Version::Http11 || fields.keep_alive);
-        let headers: Vec<(String, String)> = req
-            .headers
-            .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
-            .collect();
-        // The header wins; polyfills that cannot set it use the query.
-        let last_event_id = match headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("last-event-id")) {
-            Some((_, v)) => Some(v.trim_matches([' ', '\t']).to_string()),
-            None => query_param(query_of(target), "lastEventId"),
+        // The head fits in u32 offsets: it is at most `max_head_len` long,
+        // and a longer head than 4 GiB cannot be buffered anyway.
+        let offset = |text: &String| u32::try_from(text.len()).map_err(|_| malformed("head too long"));
+        let size = method.len() + target.len() + req.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>();
+        let mut text = String::with_capacity(size);
+        text.push_str(method);
+        let method_end = offset(&text)?;
+        text.push_str(target);
+        let target_end = offset(&text)?;
+        let mut fields = Vec::with_capacity(req.headers.len());
+        for h in req.headers.iter() {
+            text.push_str(h.name);
+            let name_end = offset(&text)?;
+            text.push_str(&String::from_utf8_lossy(h.value));
+            fields.push((name_end, offset(&text)?));
         }
-        .filter(|id| !id.is_empty());
-        Ok(Some(Request {
-            method: method.to_string(),
-            target: target.to_string(),
+        let mut request = Request {
+            text: text.into_boxed_str(),
+            method_end,
+            target_end,
+            fields: fields.into_boxed_slice(),
             version,
-            headers,
             head_len,
             framing,
             expects_continue,
             keep_alive,
-            last_event_id,
-        }))
+            last_event_id: None,
+        };
+        // The header wins; polyfills that cannot set it use the query.
+        request.last_event_id = match request.header("last-event-id") {
+            Some(v) => Some(v.trim_matches([' ', '\t']).into()),
+            None => query_param(request.query(), "lastEventId").map(String::into_boxed_str),
+        }
+        .filter(|id| !id.is_empty());
+        Ok(Some(request))
     }
 
     /// A request built from parts and validated exactly as [`parse`](Self::parse)
@@ -289,22 +311,22 @@ impl Request {
 
     /// The method.
     pub fn method(&self) -> &str {
-        &self.method
+        &self.text[..self.method_end as usize]
     }
 
     /// The request target: path and query, or `*` for `OPTIONS *`.
     pub fn target(&self) -> &str {
-        &self.target
+        &self.text[self.method_end as usize..self.target_end as usize]
     }
 
     /// The path, without the query.
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("/")
+        self.target().split('?').next().unwrap_or("/")
     }
 
     /// The query string, without the `?`.
     pub fn query(&self) -> Option<&str> {
-        query_of(&self.target)
+        query_of(self.target())
     }
 
     /// A query parameter, percent-decoded (`+` as space), first occurrence.
@@ -314,12 +336,18 @@ impl Request {
 
     /// The first header of that name (case-insensitive), as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// Every header, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        let mut start = self.target_end as usize;
+        self.fields.iter().map(move |&(name_end, value_end)| {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            let field = (&self.text[start..name_end], &self.text[name_end..value_end]);
+            start = value_end;
+            field
+        })
     }
 
     /// Bytes of the head (what follows is the body, if any).
@@ -377,7 +405,7 @@ impl Request {
     ///
     /// [`RequestError::MethodNotAllowed`] (405) listing `allowed`.
     pub fn check_method(&self, allowed: &[&str]) -> Result<(), RequestError> {
-        if allowed.contains(&self.method.as_str()) {
+        if allowed.contains(&self.method()) {
             return Ok(());
         }
         Err(RequestError::MethodNotAllowed { allow: allowed.join(", ") })

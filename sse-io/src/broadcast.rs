@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -90,6 +90,9 @@ struct QueueState {
     lagged: bool,
     /// The subscription was dropped by its owner.
     gone: bool,
+    /// The connection driver reading this queue directly (a subscription
+    /// forwarded to a stream), woken on each publish.
+    driver: Option<Waker>,
 }
 
 struct Queue {
@@ -268,9 +271,10 @@ impl Broadcast {
                 match policy {
                     SlowPolicy::Disconnect => {
                         q.dropped = true;
-                        q.frames.clear();
+                        q.frames = VecDeque::new();
+                        let driver = q.driver.take();
                         drop(q);
-                        queue.ready.notify(usize::MAX);
+                        wake_readers(queue, driver);
                         return false;
                     }
                     SlowPolicy::DropOldest => {
@@ -280,8 +284,9 @@ impl Broadcast {
                 }
             }
             q.frames.push_back(frame.clone());
+            let driver = q.driver.take();
             drop(q);
-            queue.ready.notify(usize::MAX);
+            wake_readers(queue, driver);
             true
         });
         Ok(id)
@@ -324,6 +329,14 @@ impl Broadcast {
     pub fn subscriber_count(&self) -> usize {
         self.lock().subscribers.iter().filter(|q| !q.lock().gone).count()
     }
+}
+
+/// Wakes whoever reads a queue: its driver, and tasks in `recv`.
+fn wake_readers(queue: &Queue, driver: Option<Waker>) {
+    if let Some(waker) = driver {
+        waker.wake();
+    }
+    queue.ready.notify(usize::MAX);
 }
 
 fn reset_frame(reason: &str, newest: Option<&str>) -> Bytes {
@@ -378,6 +391,39 @@ impl Subscription {
             };
             listener.await;
         }
+    }
+
+    /// Driver side of a forwarded subscription: hands queued frames to
+    /// `take` until it returns false or none is left (then `waker` is woken
+    /// by the next publish). Returns whether any frame was taken and whether
+    /// the channel dropped this subscriber.
+    pub(crate) fn drain(&mut self, waker: &Waker, mut take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
+        let mut q = self.queue.lock();
+        let mut took = false;
+        if q.lagged {
+            q.lagged = false;
+            took = true;
+            if !take(reset_frame("lagged", None)) {
+                return (true, false);
+            }
+        }
+        while let Some(frame) = q.frames.pop_front() {
+            took = true;
+            if !take(frame) {
+                return (true, false);
+            }
+        }
+        if q.frames.capacity() > 16 {
+            // A burst grew the queue; an idle subscriber holds nothing.
+            q.frames = VecDeque::new();
+        }
+        if q.dropped {
+            return (took, true);
+        }
+        if !q.driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            q.driver = Some(waker.clone());
+        }
+        (took, false)
     }
 
     /// The next frame if one is queued, without waiting.

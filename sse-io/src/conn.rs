@@ -13,9 +13,9 @@ use std::future::Future;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -207,6 +207,7 @@ where
     let config = routes.config_of(matched.endpoint);
     let params = matched.params;
     let stream = StreamShared::new(app.limits.stream_queue, request.last_event_id());
+    app.shutdown.register(&stream);
     let head_only = request.method() == "HEAD";
     let version = request.version();
     let keep_alive = request.keep_alive();
@@ -375,8 +376,10 @@ struct Driver<'a, R: Runtime, IO> {
     read_closed: bool,
     stall_deadline: Option<Instant>,
     timer: Option<(Instant, BoxFuture<'static, ()>)>,
-    shutdown: Option<event_listener::EventListener>,
     shutdown_seen: bool,
+    /// Tells reads apart from other wake-ups while streaming, so that a
+    /// delivery costs no read attempt.
+    read_wake: Option<(Arc<ReadFlag>, Waker)>,
 }
 
 impl<'a, R: Runtime, IO> Driver<'a, R, IO>
@@ -408,8 +411,8 @@ where
             read_closed: false,
             stall_deadline: None,
             timer: None,
-            shutdown: None,
             shutdown_seen: false,
+            read_wake: None,
         }
     }
 
@@ -494,6 +497,10 @@ where
                         out.len() < MAX_BATCH
                     });
                     progress |= view.took;
+                    if view.shutdown && !self.shutdown_seen {
+                        self.shutdown_seen = true;
+                        progress = true;
+                    }
                     let handler_gone = self.handler.is_none();
                     if view.closing
                         || (view.drained && handler_gone && !view.detached)
@@ -505,8 +512,13 @@ where
                     }
                 }
             } else if self.session.is_none() {
-                // Deciding: be woken when another task starts the stream.
-                self.shared.take_frames(cx.waker(), |_| true);
+                // Deciding: be woken when another task starts the stream, or
+                // at shutdown.
+                let view = self.shared.take_frames(cx.waker(), |_| true);
+                if view.shutdown && !self.shutdown_seen {
+                    self.shutdown_seen = true;
+                    progress = true;
+                }
             }
 
             // Write.
@@ -557,7 +569,25 @@ where
                     break;
                 }
                 let mut chunk = [0u8; 512];
-                match Pin::new(&mut *self.io).poll_read(cx, &mut chunk) {
+                let polled = if streaming {
+                    // Read only when the transport said it is readable (or
+                    // on the first turn): not on every delivery.
+                    let (flag, waker) = self.read_wake.get_or_insert_with(|| {
+                        let flag =
+                            Arc::new(ReadFlag { woken: AtomicBool::new(true), task: Mutex::new(None) });
+                        let waker = Waker::from(flag.clone());
+                        (flag, waker)
+                    });
+                    if !flag.woken.swap(false, Ordering::AcqRel) {
+                        break;
+                    }
+                    flag.set_task(cx.waker());
+                    let mut read_cx = Context::from_waker(waker);
+                    Pin::new(&mut *self.io).poll_read(&mut read_cx, &mut chunk)
+                } else {
+                    Pin::new(&mut *self.io).poll_read(cx, &mut chunk)
+                };
+                match polled {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                         if streaming {
                             return Poll::Ready(Outcome::Ended);
@@ -565,28 +595,16 @@ where
                         self.read_closed = true;
                     }
                     Poll::Ready(Ok(n)) => {
-                        if !streaming {
+                        if streaming {
+                            // Keep reading (and dropping) what is there.
+                            if let Some((flag, _)) = &self.read_wake {
+                                flag.woken.store(true, Ordering::Release);
+                            }
+                        } else {
                             self.buf.extend_from_slice(&chunk[..n]);
                         }
                     }
                     Poll::Pending => break,
-                }
-            }
-
-            // Shutdown: streams end cleanly, a handler still deciding gets
-            // a 503.
-            if !self.shutdown_seen {
-                let app = self.app;
-                let listener = self.shutdown.get_or_insert_with(|| app.shutdown.listen());
-                if app.shutdown.is_triggered() || Pin::new(listener).poll(cx).is_ready() {
-                    // A listener that fired is spent: a new one is made on
-                    // the next turn of the loop.
-                    self.shutdown = None;
-                    progress = true;
-                    if app.shutdown.is_triggered() {
-                        self.shutdown_seen = true;
-                        self.shared.close();
-                    }
                 }
             }
 
@@ -623,6 +641,36 @@ where
             if !progress {
                 return Poll::Pending;
             }
+        }
+    }
+}
+
+/// A waker for a stream's reads: notes that the transport woke the reader,
+/// then wakes the connection's task.
+struct ReadFlag {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl ReadFlag {
+    /// Keeps the task's current waker.
+    fn set_task(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if !task.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for ReadFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            task.wake_by_ref();
         }
     }
 }

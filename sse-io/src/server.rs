@@ -4,8 +4,8 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::router::{Router, RouterError, Routes};
 use crate::runtime::{Runtime, timeout_at};
 use crate::signal::Signal;
+use crate::stream::StreamShared;
 
 /// Limits and timings of a server, set through [`ServerBuilder`].
 #[derive(Debug, Clone)]
@@ -44,7 +45,15 @@ impl Default for Limits {
 /// Signals shutdown to every connection of a server.
 #[derive(Clone, Default)]
 pub struct Shutdown {
-    inner: Arc<Signal>,
+    inner: Arc<ShutdownInner>,
+}
+
+#[derive(Default)]
+struct ShutdownInner {
+    signal: Signal,
+    /// The exchanges in progress, to end at shutdown without a listener per
+    /// connection.
+    exchanges: Mutex<Vec<Weak<StreamShared>>>,
 }
 
 impl fmt::Debug for Shutdown {
@@ -58,21 +67,40 @@ impl Shutdown {
     /// terminating chunk, answer handlers still deciding with `503`, close
     /// idle connections, and wait for the rest up to the drain timeout.
     pub fn trigger(&self) {
-        self.inner.set();
+        self.inner.signal.set();
+        let exchanges = std::mem::take(&mut *self.exchanges());
+        for exchange in exchanges.iter().filter_map(Weak::upgrade) {
+            exchange.shutdown();
+        }
     }
 
     /// Whether shutdown began.
     pub fn is_triggered(&self) -> bool {
-        self.inner.is_set()
+        self.inner.signal.is_set()
     }
 
     /// Completes when shutdown begins.
     pub async fn wait(&self) {
-        self.inner.wait().await
+        self.inner.signal.wait().await
     }
 
-    pub(crate) fn listen(&self) -> event_listener::EventListener {
-        self.inner.listen()
+    fn exchanges(&self) -> std::sync::MutexGuard<'_, Vec<Weak<StreamShared>>> {
+        self.inner.exchanges.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers an exchange to end at shutdown (at once if it began).
+    pub(crate) fn register(&self, exchange: &Arc<StreamShared>) {
+        {
+            let mut exchanges = self.exchanges();
+            if exchanges.len() >= 64 && exchanges.len().is_power_of_two() {
+                // Forget those that ended, at doubling sizes: amortized O(1).
+                exchanges.retain(|w| w.strong_count() > 0);
+            }
+            exchanges.push(Arc::downgrade(exchange));
+        }
+        if self.is_triggered() {
+            exchange.shutdown();
+        }
     }
 }
 

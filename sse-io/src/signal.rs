@@ -21,12 +21,6 @@ impl Signal {
         self.flag.load(Ordering::Acquire)
     }
 
-    /// A listener notified when the flag is set (check the flag after
-    /// making it).
-    pub(crate) fn listen(&self) -> event_listener::EventListener {
-        self.event.listen()
-    }
-
     /// Completes once the flag is set.
     pub(crate) async fn wait(&self) {
         loop {

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 use sse_proto::{EncodeError, Event, encode_comment};
@@ -73,6 +73,14 @@ struct State {
     /// Live `Sse` handles (a detached stream ends when the last one goes).
     handles: usize,
     on_close: Vec<CloseCallback>,
+    /// A forwarded subscription, read by the driver directly.
+    source: Option<Subscription>,
+    /// The channel dropped the forwarded subscription (it fell behind).
+    source_dropped: bool,
+    /// Whoever awaits `forward` (woken when the stream ends).
+    forwarder: Option<Waker>,
+    /// The server is shutting down.
+    shutdown: bool,
 }
 
 /// The state one exchange's handler, its `Sse` handles and the connection
@@ -97,6 +105,10 @@ impl StreamShared {
                 detached: false,
                 handles: 0,
                 on_close: Vec::new(),
+                source: None,
+                source_dropped: false,
+                forwarder: None,
+                shutdown: false,
             }),
             space: event_listener::Event::new(),
             ended: Signal::default(),
@@ -139,10 +151,25 @@ impl StreamShared {
     pub(crate) fn take_frames(&self, waker: &Waker, mut take: impl FnMut(Bytes) -> bool) -> DriverView {
         let mut state = self.lock();
         let mut moved = false;
+        let mut room = true;
         while let Some(frame) = state.frames.pop_front() {
             moved = true;
             if !take(frame) {
+                room = false;
                 break;
+            }
+        }
+        // A forwarded subscription: its frames go straight from the
+        // channel's queue into the write buffer, without waking a handler.
+        let open = room && state.phase == Phase::Open;
+        if let Some(source) = state.source.as_mut().filter(|_| open) {
+            let (took, dropped) = source.drain(waker, &mut take);
+            moved |= took;
+            if dropped {
+                // Close so the client resumes from the replay log.
+                state.source = None;
+                state.source_dropped = true;
+                state.phase = Phase::Closing;
             }
         }
         if state.frames.capacity() > 64 && state.frames.is_empty() {
@@ -151,6 +178,7 @@ impl StreamShared {
         }
         let view = DriverView {
             took: moved,
+            shutdown: state.shutdown,
             closing: state.phase == Phase::Closing && state.frames.is_empty(),
             drained: state.frames.is_empty(),
             detached_and_abandoned: state.detached && state.handles == 0,
@@ -177,6 +205,10 @@ impl StreamShared {
             state.phase = Phase::Ended;
             state.frames = VecDeque::new();
             state.driver = None;
+            state.source = None;
+            if let Some(forwarder) = state.forwarder.take() {
+                forwarder.wake();
+            }
             std::mem::take(&mut state.on_close)
         };
         self.ended.set();
@@ -185,6 +217,17 @@ impl StreamShared {
             callback();
         }
         true
+    }
+
+    /// Server shutdown: a stream ends cleanly; a handler still deciding is
+    /// answered by the driver.
+    pub(crate) fn shutdown(&self) {
+        let mut state = self.lock();
+        state.shutdown = true;
+        if state.phase == Phase::Open {
+            state.phase = Phase::Closing;
+        }
+        wake(&mut state);
     }
 
     /// Asks a started stream to end cleanly (server shutdown, `Sse::close`).
@@ -210,6 +253,8 @@ fn wake(state: &mut State) {
 pub(crate) struct DriverView {
     /// Frames were taken.
     pub(crate) took: bool,
+    /// The server is shutting down.
+    pub(crate) shutdown: bool,
     /// `close` was called and every queued frame was taken.
     pub(crate) closing: bool,
     /// No frame is left in the queue.
@@ -340,16 +385,49 @@ impl Sse {
     /// # Errors
     ///
     /// [`SendError::Closed`] when the stream ended.
-    pub async fn forward(&self, mut subscription: Subscription) -> Result<(), SendError> {
-        loop {
-            match subscription.recv().await {
-                SubscriptionItem::Frame(frame) => self.send_frame(frame).await?,
-                SubscriptionItem::Dropped => {
-                    self.close();
-                    return Ok(());
+    /// The connection reads the subscription's queue itself, so a delivery
+    /// wakes no handler and copies no frame: this future only waits for the
+    /// stream's end. One subscription per stream is read that way; another
+    /// one is relayed frame by frame.
+    pub async fn forward(&self, subscription: Subscription) -> Result<(), SendError> {
+        let relay = {
+            let mut state = self.shared.lock();
+            if state.phase != Phase::Open {
+                return Err(SendError::Closed);
+            }
+            if state.source.is_none() {
+                state.source = Some(subscription);
+                wake(&mut state);
+                None
+            } else {
+                Some(subscription)
+            }
+        };
+        if let Some(mut subscription) = relay {
+            loop {
+                match subscription.recv().await {
+                    SubscriptionItem::Frame(frame) => self.send_frame(frame).await?,
+                    SubscriptionItem::Dropped => {
+                        self.close();
+                        return Ok(());
+                    }
                 }
             }
         }
+        std::future::poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if state.source_dropped {
+                return Poll::Ready(Ok(()));
+            }
+            if state.phase == Phase::Ended {
+                return Poll::Ready(Err(SendError::Closed));
+            }
+            if !state.forwarder.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.forwarder = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Runs `callback` once when the stream ends, whatever ends it (the

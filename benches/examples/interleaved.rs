@@ -1,15 +1,19 @@
-//! Decoding throughput with the implementations interleaved: each round
-//! runs every decoder once on the same input, in turn, and the best of the
-//! rounds is kept. On a shared machine whose speed drifts, interleaving
+//! Throughput with the implementations interleaved: each round runs every
+//! implementation once on the same input, in turn; decoding keeps the
+//! median of the rounds, encoding the best. On a shared machine whose speed drifts, interleaving
 //! exposes every implementation to the same phases, so the ratios are
 //! steadier than those of sequential criterion groups.
 //!
 //! ```text
-//! cargo run --release -p sse-benches --example interleaved [-- ROUNDS [decode|encode]]
+//! cargo run --release -p sse-benches --example interleaved [-- ROUNDS [decode|encode [MIB [CORPUS]]]]
 //! ```
 //!
-//! Every decoding run checks the event count and data bytes; every encoding
-//! run checks the output length and event count.
+//! `MIB` is the corpus length (default 2), `CORPUS` a substring of the
+//! corpus names to run.
+//!
+//! Every decoder's events are first checked against the naive reference
+//! decoder, and every timed decoding run checks the event count and data
+//! bytes; every encoding run checks the output length and event count.
 
 use std::time::Instant;
 
@@ -97,40 +101,94 @@ fn report(group: &str, names: &[&str], times: &[f64]) {
     println!("{line}");
 }
 
+/// Decoding: every corpus at 16 KiB and 1 KiB chunks, and a prefix of it
+/// (`LEN / 8`, at most 256 KiB) one byte per chunk. Each decoder's output is
+/// first checked event by event against the naive reference decoder (a
+/// decoder that disagrees is reported and left out of the fastest-peer
+/// figure); every timed run then checks its event count and data bytes.
+/// Prints one Markdown row per input: the medians of the interleaved rounds
+/// in GB/s, and the ratios of sse-proto's owned events (`feed_bytes`, then
+/// `poll_event` until `None`) to the fastest peer and to the memchr line
+/// splitter.
 fn decode(rounds: usize) {
-    println!("best of {rounds} interleaved rounds, GB/s (ratio to the fastest peer)");
-    for corpus in corpus::all(corpus::DEFAULT_LEN) {
-        let prefix = corpus.prefix(64 * 1024);
+    let mib: usize = std::env::args().nth(3).and_then(|m| m.parse().ok()).unwrap_or(2);
+    let filter = std::env::args().nth(4).unwrap_or_default();
+    let len = mib << 20;
+    println!("median of {rounds} interleaved rounds, {mib} MiB corpora, GB/s\n");
+    let names: Vec<&str> = DecoderImpl::ALL.iter().map(|imp| imp.name()).collect();
+    println!(
+        "| input | {} | memchr-lines | owned ÷ fastest peer | lent ÷ fastest peer | owned ÷ memchr-lines |",
+        names.join(" | ")
+    );
+    println!("|---|{}---|---|---|---|", "---|".repeat(names.len()));
+    for corpus in corpus::all(len) {
+        if !corpus.name.contains(filter.as_str()) {
+            continue;
+        }
+        let prefix = corpus.prefix((len / 8).min(256 * 1024));
         for (label, input, size) in
             [("16KiB", &corpus, 16 * 1024), ("1KiB", &corpus, 1024), ("1B", &prefix, 1)]
         {
             let parts = chunks(&input.bytes, size);
-            let mut best = vec![f64::MAX; DecoderImpl::ALL.len() + 1];
+            let want = reference::events(&input.bytes);
+            assert_eq!(want.len(), input.expected.events, "the reference on {}", corpus.name);
+            let agrees: Vec<bool> = DecoderImpl::ALL
+                .iter()
+                .map(|imp| match imp.check(&parts, &want) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        eprintln!(
+                            "NOTICE: {} on {}/{label} disagrees with the reference: {why}",
+                            imp.name(),
+                            corpus.name
+                        );
+                        false
+                    }
+                })
+                .collect();
+            let mut times = vec![Vec::with_capacity(rounds); DecoderImpl::ALL.len() + 1];
             for _ in 0..rounds {
                 for (k, imp) in DecoderImpl::ALL.iter().enumerate() {
+                    let owned = parts.clone();
                     let start = Instant::now();
-                    let tally = imp.decode(&parts).expect("decodes");
-                    best[k] = best[k].min(start.elapsed().as_secs_f64());
-                    assert_eq!(tally, input.expected, "{} on {}/{label}", imp.name(), corpus.name);
+                    let tally = imp.decode_owned(owned).expect("decodes");
+                    times[k].push(start.elapsed().as_secs_f64());
+                    if agrees[k] {
+                        assert_eq!(tally, input.expected, "{} on {}/{label}", imp.name(), corpus.name);
+                    }
                 }
                 let start = Instant::now();
                 assert_eq!(reference::count_events(&input.bytes), input.expected.events);
-                let last = best.len() - 1;
-                best[last] = best[last].min(start.elapsed().as_secs_f64());
+                times[DecoderImpl::ALL.len()].push(start.elapsed().as_secs_f64());
             }
-            let gbs: Vec<f64> = best.iter().map(|t| input.bytes.len() as f64 / t / 1e9).collect();
-            let peer = DecoderImpl::ALL
+            let gbs: Vec<f64> =
+                times.iter_mut().map(|t| input.bytes.len() as f64 / median(t) / 1e9).collect();
+            let (peer, peer_gbs) = DecoderImpl::ALL
                 .iter()
                 .zip(&gbs)
-                .filter(|(imp, _)| !imp.name().starts_with("sse-proto"))
-                .map(|(_, g)| *g)
-                .fold(0.0, f64::max);
-            let mut line = format!("{:>7}/{label:<5}", corpus.name);
-            for (imp, g) in DecoderImpl::ALL.iter().zip(&gbs) {
-                line.push_str(&format!("  {}: {g:.3} ({:.2}x)", imp.name(), g / peer));
-            }
-            line.push_str(&format!("  memchr-lines: {:.3}", gbs[gbs.len() - 1]));
-            println!("{line}");
+                .zip(&agrees)
+                .filter(|((imp, _), ok)| !imp.name().starts_with("sse-proto") && **ok)
+                .map(|((imp, g), _)| (imp.name(), *g))
+                .fold(("none", 0.0), |best, x| if x.1 > best.1 { x } else { best });
+            let owned = gbs[0];
+            let lent = gbs[2];
+            let memchr = gbs[gbs.len() - 1];
+            let cells: Vec<String> = gbs.iter().map(|g| format!("{g:.3}")).collect();
+            println!(
+                "| {}/{label} | {} | {:.2}× {peer} | {:.2}× | {:.2} |",
+                corpus.name,
+                cells.join(" | "),
+                owned / peer_gbs,
+                lent / peer_gbs,
+                owned / memchr
+            );
         }
     }
+}
+
+/// The median of `times` (sorted in place).
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 { times[n / 2] } else { (times[n / 2 - 1] + times[n / 2]) / 2.0 }
 }

@@ -283,13 +283,218 @@ fn crlf_mix_inner(name: &'static str, target_len: usize, lone_cr: bool) -> Corpu
     b.build()
 }
 
-/// The four benchmark corpora, each `target_len` bytes long (give or take a
-/// block): small events, 4 KiB JSON events, an LLM token stream, a CRLF mix.
+/// Words of running text in several scripts (Latin with diacritics,
+/// German, Greek, Cyrillic, Arabic, Hebrew, Devanagari, Thai, Chinese,
+/// Japanese, Korean) and emoji, for the multi-byte corpora.
+const INTL_WORDS: &[&str] = &[
+    "the",
+    "model",
+    "streams",
+    "tokens",
+    "response",
+    "naïve",
+    "café",
+    "résumé",
+    "déjà",
+    "vu",
+    "Straße",
+    "größer",
+    "Grüße",
+    "Übermaß",
+    "weiß",
+    "señor",
+    "año",
+    "façade",
+    "Ελληνικά",
+    "λόγος",
+    "Привет",
+    "мир",
+    "событие",
+    "данные",
+    "مرحبا",
+    "بالعالم",
+    "שלום",
+    "नमस्ते",
+    "दुनिया",
+    "สวัสดี",
+    "日本",
+    "日本語",
+    "東京都",
+    "の",
+    "データ",
+    "ストリーム",
+    "イベント",
+    "中文",
+    "服务器",
+    "发送",
+    "事件",
+    "流式",
+    "한국어",
+    "서버",
+    "이벤트",
+    "데이터",
+    "🦀",
+    "🚀",
+    "👍🏽",
+    "🇯🇵",
+    "✨",
+    "—",
+    "…",
+    "€",
+    "±",
+];
+
+/// A run of words, mostly ASCII, with a multi-byte word from
+/// [`INTL_WORDS`] about one word in `one_in`, until about `len` bytes.
+fn prose(rng: &mut XorShift64, len: usize, one_in: usize) -> String {
+    const ASCII: &[&str] = &[
+        "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "stream", "event", "value", "id",
+        "status", "ok", "price", "42", "3.14", "user", "name", "order", "items",
+    ];
+    let mut out = String::with_capacity(len + 32);
+    while out.len() < len {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if rng.below(one_in) == 0 {
+            out.push_str(INTL_WORDS[rng.below(INTL_WORDS.len())]);
+        } else {
+            out.push_str(ASCII[rng.below(ASCII.len())]);
+        }
+    }
+    out
+}
+
+/// (e) ~4 KiB JSON documents with multi-byte text in their values (é, ß,
+/// 日本 and the other scripts of [`INTL_WORDS`], about one word in five),
+/// pretty-printed over 3 to 6 `data:` lines of varied length, each with an
+/// `event` and an `id`.
+pub fn json4k_intl(target_len: usize) -> Corpus {
+    let mut b = Builder::new("json4k-intl", target_len);
+    let mut rng = XorShift64::new(0x001E_7E57);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = format!("evt-{n}");
+        let lines = 3 + rng.below(4);
+        let mut values = Vec::with_capacity(lines);
+        let total = 3600 + rng.below(1000);
+        for k in 0..lines {
+            let jitter = rng.below(80);
+            let text = prose(&mut rng, total / lines - 40 + jitter, 5);
+            let sep = if k + 1 == lines { "}" } else { "," };
+            let open = if k == 0 { format!(r#"{{"seq":{n},"#) } else { String::new() };
+            values.push(format!(r#"{open}"field{k}":{{"text":"{text}","n":{}}}{sep}"#, rng.below(1000)));
+        }
+        let mut fields = vec![Line::Field("event", "document"), Line::Field("id", &id)];
+        fields.extend(values.iter().map(|v| Line::Field("data", v)));
+        b.block(&fields, "\n");
+        n += 1;
+    }
+    b.build()
+}
+
+/// (f) An LLM token stream in several scripts: OpenAI-style
+/// `data: {"choices":[{"delta":{"content":"<token>"}}]}` events and
+/// Anthropic-style `event: content_block_delta` events with a `text_delta`,
+/// the tokens drawn from [`INTL_WORDS`] and ASCII words (CJK, Cyrillic,
+/// Arabic, Devanagari, emoji), some with an `id`, ending with `[DONE]`.
+pub fn llm_intl(target_len: usize) -> Corpus {
+    let mut b = Builder::new("llm-intl", target_len);
+    let mut rng = XorShift64::new(0x0070_CE4E);
+    let mut n = 0u64;
+    let done_len = "data: [DONE]\n\n".len();
+    while b.len() + done_len + 256 < target_len {
+        let token = match rng.below(3) {
+            0 => format!(" {}", INTL_WORDS[rng.below(INTL_WORDS.len())]),
+            1 => INTL_WORDS[rng.below(INTL_WORDS.len())].to_owned(),
+            _ => prose(&mut rng, 1, 3),
+        };
+        if n.is_multiple_of(2) {
+            let data = format!(
+                r#"{{"id":"chatcmpl-9x{n}","object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"{token}"}},"finish_reason":null}}]}}"#
+            );
+            if n.is_multiple_of(16) {
+                let id = n.to_string();
+                b.block(&[Line::Field("id", &id), Line::Field("data", &data)], "\n");
+            } else {
+                b.block(&[Line::Field("data", &data)], "\n");
+            }
+        } else {
+            let data = format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{token}"}}}}"#
+            );
+            b.block(&[Line::Field("event", "content_block_delta"), Line::Field("data", &data)], "\n");
+        }
+        n += 1;
+    }
+    b.block(&[Line::Field("data", "[DONE]")], "\n");
+    b.build()
+}
+
+/// (g) CJK text: chat and news messages in Chinese, Japanese and Korean
+/// (three bytes a character, little ASCII), from a few dozen bytes to a
+/// few KiB, on one `data:` line or a few, some with an `id` and a type.
+pub fn cjk(target_len: usize) -> Corpus {
+    const PHRASES: &[&str] = &[
+        "服务器发送事件是一种标准",
+        "浏览器通过持久连接接收更新",
+        "数据以文本流的形式传输",
+        "今日は良い天気ですね",
+        "東京都の新しいニュースをお届けします",
+        "イベントストリームを受信しました",
+        "サーバーからのメッセージ",
+        "안녕하세요 반갑습니다",
+        "서버에서 보낸 이벤트입니다",
+        "실시간 데이터 스트리밍",
+        "，",
+        "。",
+        "、",
+        "「引用」",
+        "（注）",
+        "１２３",
+    ];
+    let mut b = Builder::new("cjk", target_len);
+    let mut rng = XorShift64::new(0x00C1_C1C1);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = n.to_string();
+        let lines = 1 + rng.below(3) * rng.below(2);
+        let size = [40, 120, 400, 1500][rng.below(4)];
+        let values: Vec<String> = (0..lines)
+            .map(|_| {
+                let mut s = String::new();
+                while s.len() < size {
+                    s.push_str(PHRASES[rng.below(PHRASES.len())]);
+                }
+                s
+            })
+            .collect();
+        let mut fields = Vec::new();
+        if n.is_multiple_of(3) {
+            fields.push(Line::Field("event", "メッセージ"));
+        }
+        if n.is_multiple_of(2) {
+            fields.push(Line::Field("id", &id));
+        }
+        fields.extend(values.iter().map(|v| Line::Field("data", v)));
+        b.block(&fields, "\n");
+        n += 1;
+    }
+    b.build()
+}
+
+/// The benchmark corpora, each `target_len` bytes long (give or take a
+/// block): small events, 4 KiB JSON events (ASCII, and with multi-byte
+/// text), LLM token streams (ASCII-heavy, and in several scripts), CJK
+/// text, a CRLF mix.
 pub fn all(target_len: usize) -> Vec<Corpus> {
     vec![
         small_events(target_len),
         large_json_events(target_len),
+        json4k_intl(target_len),
         llm_tokens(target_len),
+        llm_intl(target_len),
+        cjk(target_len),
         crlf_mix(target_len),
     ]
 }

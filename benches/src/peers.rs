@@ -78,6 +78,18 @@ impl DecoderImpl {
     ///
     /// The decoder's error, as text.
     pub fn decode(self, chunks: &[Bytes]) -> Result<Tally, String> {
+        self.decode_owned(chunks.to_vec())
+    }
+
+    /// Decodes a whole stream, given as chunks each decoder takes over (as
+    /// it would take them from a socket's read loop: a chunk it keeps costs
+    /// no reference count, one it drops is freed by it), and tallies the
+    /// events. Timed loops clone the chunks first, outside the timer.
+    ///
+    /// # Errors
+    ///
+    /// The decoder's error, as text.
+    pub fn decode_owned(self, chunks: Vec<Bytes>) -> Result<Tally, String> {
         match self {
             DecoderImpl::SseProtoBytes => sse_proto_decode(chunks, true),
             DecoderImpl::SseProtoSlice => sse_proto_decode(chunks, false),
@@ -133,8 +145,8 @@ impl DecoderImpl {
 
 /// An always-ready `Stream` over pre-made chunks, as a user would build with
 /// `futures::stream::iter`.
-fn ready_stream(chunks: &[Bytes]) -> impl Stream<Item = Result<Bytes, Infallible>> + '_ {
-    stream::iter(chunks.iter().cloned().map(Ok))
+fn ready_stream(chunks: Vec<Bytes>) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    stream::iter(chunks.into_iter().map(Ok))
 }
 
 /// Polls `stream` to its end with a no-op waker, handing every item to `f`.
@@ -150,14 +162,14 @@ fn drain<S: Stream>(stream: S, mut f: impl FnMut(S::Item) -> Result<(), String>)
     }
 }
 
-fn sse_proto_decode(chunks: &[Bytes], zero_copy: bool) -> Result<Tally, String> {
+fn sse_proto_decode(chunks: Vec<Bytes>, zero_copy: bool) -> Result<Tally, String> {
     let mut tally = Tally::default();
     let mut decoder = sse_proto::Decoder::new();
     for chunk in chunks {
         if zero_copy {
-            decoder.feed_bytes(chunk.clone());
+            decoder.feed_bytes(chunk);
         } else {
-            decoder.feed(chunk);
+            decoder.feed(&chunk);
         }
         while let Some(ev) = decoder.poll_event().map_err(|e| e.to_string())? {
             tally.add(ev.data().len());
@@ -170,11 +182,11 @@ fn sse_proto_decode(chunks: &[Bytes], zero_copy: bool) -> Result<Tally, String> 
     Ok(tally)
 }
 
-fn sse_proto_decode_ref(chunks: &[Bytes]) -> Result<Tally, String> {
+fn sse_proto_decode_ref(chunks: Vec<Bytes>) -> Result<Tally, String> {
     let mut tally = Tally::default();
     let mut decoder = sse_proto::Decoder::new();
     for chunk in chunks {
-        decoder.feed_bytes(chunk.clone());
+        decoder.feed_bytes(chunk);
         while let Some(ev) = decoder.poll_event_ref().map_err(|e| e.to_string())? {
             tally.add(ev.data.len());
         }
@@ -186,11 +198,11 @@ fn sse_proto_decode_ref(chunks: &[Bytes]) -> Result<Tally, String> {
     Ok(tally)
 }
 
-fn sse_parse_decode(chunks: &[Bytes]) -> Result<Tally, String> {
+fn sse_parse_decode(chunks: Vec<Bytes>) -> Result<Tally, String> {
     let mut tally = Tally::default();
     let mut parser = sse_parse::SseParser::new();
     for chunk in chunks {
-        parser.feed(chunk);
+        parser.feed(&chunk);
         while let Some(ev) = parser.next_event() {
             tally.add(ev.data.len());
         }
@@ -202,7 +214,7 @@ fn sse_parse_decode(chunks: &[Bytes]) -> Result<Tally, String> {
     Ok(tally)
 }
 
-fn sse_stream_decode(chunks: &[Bytes]) -> Result<Tally, String> {
+fn sse_stream_decode(chunks: Vec<Bytes>) -> Result<Tally, String> {
     let mut tally = Tally::default();
     drain(sse_stream::SseByteStream::new(ready_stream(chunks)), |item| {
         let block = item.map_err(|e| e.to_string())?;
@@ -215,7 +227,7 @@ fn sse_stream_decode(chunks: &[Bytes]) -> Result<Tally, String> {
     Ok(tally)
 }
 
-fn sseer_decode(chunks: &[Bytes]) -> Result<Tally, String> {
+fn sseer_decode(chunks: Vec<Bytes>) -> Result<Tally, String> {
     let mut tally = Tally::default();
     drain(sseer::EventStream::new(ready_stream(chunks)), |item| {
         let ev = item.map_err(|e| e.to_string())?;
@@ -225,7 +237,7 @@ fn sseer_decode(chunks: &[Bytes]) -> Result<Tally, String> {
     Ok(tally)
 }
 
-fn eventsource_stream_decode(chunks: &[Bytes]) -> Result<Tally, String> {
+fn eventsource_stream_decode(chunks: Vec<Bytes>) -> Result<Tally, String> {
     let mut tally = Tally::default();
     drain(eventsource_stream::EventStream::new(ready_stream(chunks)), |item| {
         let ev = item.map_err(|e| e.to_string())?;
@@ -233,6 +245,32 @@ fn eventsource_stream_decode(chunks: &[Bytes]) -> Result<Tally, String> {
         Ok(())
     })?;
     Ok(tally)
+}
+
+impl DecoderImpl {
+    /// Feeds `chunks` one at a time through [`feeder`](Self::feeder), as a
+    /// client would, and checks every event against `want` (the reference
+    /// decoder's events for the whole stream, see
+    /// [`reference::events`](crate::reference::events)).
+    ///
+    /// # Errors
+    ///
+    /// The decoder's error, or where its output first differs.
+    pub fn check(self, chunks: &[Bytes], want: &[Ev]) -> Result<(), String> {
+        let mut feeder = self.feeder();
+        let mut got = Vec::with_capacity(want.len());
+        for chunk in chunks {
+            feeder.push(chunk.clone(), &mut got)?;
+        }
+        feeder.end(&mut got)?;
+        if let Some(k) = (0..got.len().min(want.len())).find(|&k| got[k] != want[k]) {
+            return Err(format!("event {k} is {:?}, the reference has {:?}", got[k], want[k]));
+        }
+        if got.len() != want.len() {
+            return Err(format!("{} events, the reference has {}", got.len(), want.len()));
+        }
+        Ok(())
+    }
 }
 
 /// One dispatched event, as a browser's `EventSource` exposes it.

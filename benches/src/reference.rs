@@ -7,6 +7,26 @@
 //!   check, no event values: the floor under any decoder's cost.
 //! - [`write_event`]: the framing written straight into a `Vec` with
 //!   `extend_from_slice`, with no validation: the floor under any encoder.
+//! - [`events`]: the naive whole-buffer decoder of sse-proto's tests (the
+//!   spec's steps one by one), the reference every decoder's output is
+//!   checked against before it is timed.
+
+use crate::peers::Ev;
+
+/// The spec's steps transcribed, shared with sse-proto's property tests and
+/// fuzz targets.
+#[path = "../../sse-proto/tests/support/naive.rs"]
+mod naive;
+
+/// Every event the naive reference decoder dispatches from `buf`, read as a
+/// whole stream.
+pub fn events(buf: &[u8]) -> Vec<Ev> {
+    naive::decode(buf)
+        .events
+        .into_iter()
+        .map(|(event_type, data, last_event_id)| Ev { event_type, data, last_event_id })
+        .collect()
+}
 
 /// One line of an event stream, as [`Lines`] yields it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

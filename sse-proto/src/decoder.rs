@@ -127,16 +127,17 @@ impl core::error::Error for DecodeError {}
 /// [`Bytes`] without copying, which is how a whole event becomes one slice of
 /// the input.
 trait Source {
-    /// Whether events that lie whole in this source are handed out as slices
-    /// of it (the promise of `feed_bytes`) rather than copied inline.
-    const SLICES: bool;
+    /// Whether this is a chunk given to `feed_bytes`, which is not kept
+    /// once its lines are decoded (a `data` line it ends inside goes on as
+    /// a [`Fragment`]), rather than the decoder's carry buffer.
+    const CHUNK: bool;
     fn bytes(&self) -> &[u8];
     fn skip(&mut self, n: usize);
     fn take(&mut self, n: usize) -> Bytes;
 }
 
 impl Source for BytesMut {
-    const SLICES: bool = false;
+    const CHUNK: bool = false;
     #[inline]
     fn bytes(&self) -> &[u8] {
         self
@@ -152,7 +153,7 @@ impl Source for BytesMut {
 }
 
 impl Source for Bytes {
-    const SLICES: bool = true;
+    const CHUNK: bool = true;
     #[inline]
     fn bytes(&self) -> &[u8] {
         self
@@ -212,9 +213,10 @@ struct Fragment {
     line_len: usize,
     /// Whether the block had no data before this line.
     first: bool,
-    /// Every piece so far was valid UTF-8 on its own (so, ending on a
-    /// character boundary, the line so far is too): no need to validate the
-    /// whole line again when it ends.
+    /// No piece so far held invalid UTF-8, each checked after the bytes
+    /// before it (the value so far may end inside a character, which the
+    /// next piece completes): no need to validate the whole line again when
+    /// it ends.
     valid: bool,
 }
 
@@ -228,8 +230,9 @@ struct Resume {
     sep: usize,
     /// Bytes of the value copied so far.
     copied: usize,
-    /// Whether they are all ASCII.
-    ascii: bool,
+    /// Whether they hold no invalid UTF-8 (they may end inside a
+    /// character).
+    valid: bool,
 }
 
 /// Events up to this size that are gathered in `data_buf` share its
@@ -320,8 +323,8 @@ struct State {
 ///   and the data gathered from it, together) plus one fed chunk; going past
 ///   a limit is a sticky [`DecodeError`].
 /// - **Zero-copy**: single-line `data` fed with [`feed_bytes`](Self::feed_bytes)
-///   is a slice of the fed chunk; small events fed with [`feed`](Self::feed)
-///   (already copied in) are held inline in the event, which is cheaper still.
+///   is a slice of the fed chunk, unless the event is small enough (64 bytes
+///   of fields) to be held inline in the event, which is cheaper still.
 /// - **Never panics**, whatever the input.
 ///
 /// ```
@@ -519,7 +522,18 @@ impl Decoder {
     /// followed by draining [`poll_event`](Self::poll_event)). Events that
     /// arrive whole in one chunk are then slices of it. Otherwise as
     /// [`feed`](Self::feed).
-    pub fn feed_bytes(&mut self, mut bytes: Bytes) {
+    #[inline]
+    pub fn feed_bytes(&mut self, bytes: Bytes) {
+        if bytes.len() <= 4 {
+            // A few bytes are cheaper to copy than to keep (the fast path of
+            // a slow connection, as in `feed`).
+            return self.feed(&bytes);
+        }
+        self.feed_bytes_slow(bytes)
+    }
+
+    #[inline(never)]
+    fn feed_bytes_slow(&mut self, mut bytes: Bytes) {
         self.settle();
         let Some(keep) = self.admit(&bytes) else { return };
         bytes.truncate(keep);
@@ -1160,7 +1174,7 @@ impl State {
                 } else {
                     usize::MAX
                 });
-                if !S::SLICES && used - from + last_id <= INLINE_CAP {
+                if used - from + last_id <= INLINE_CAP {
                     // The block is consumed before the event is built: built
                     // first, it would be kept on the stack across those calls
                     // and stored to the caller at other widths than it is
@@ -1388,7 +1402,9 @@ fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> b
     }
     // The line search already validated the chunk as far as it could: the
     // value is known valid if that reached the end of the line.
-    let valid = cur.valid >= line.len() || simdutf8::basic::from_utf8(value).is_ok();
+    // The value may end inside a character, which the next piece completes
+    // and checks (see `continue_fragment`).
+    let valid = cur.valid >= line.len() || scan::utf8_continues([0; 3], value, false);
     let start = st.data_buf.len();
     st.data_buf.extend_from_slice(value);
     st.frag = Some(Fragment { start, line_len: line.len(), first, valid });
@@ -1411,18 +1427,21 @@ fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -
     let room =
         st.config.max_line_len.saturating_sub(frag.line_len).min(st.config.max_data_len.saturating_sub(held));
     let window = &bytes[..bytes.len().min(room.saturating_add(1))];
-    let (mut end, mut ascii) = scan::copy_line(window, &mut st.data_buf);
+    // The piece is validated as it is copied, after the value so far: a
+    // character split by the chunk edge is checked whole.
+    let before = scan::tail3(&st.data_buf, frag.start);
+    let (mut end, mut valid) = scan::copy_line(window, before, &mut st.data_buf);
     if end.is_none() && window.len() < bytes.len() {
         // A limit is passed: measure the line as far as this input goes,
         // for the error.
         st.data_buf.truncate(held);
-        (end, ascii) = (scan::scan_long(bytes).0, false);
+        (end, valid) = (scan::scan_long(bytes).0, false);
     }
     let piece = match end {
         Some(e) => &bytes[..e],
         None => bytes,
     };
-    frag.valid &= ascii || simdutf8::basic::from_utf8(piece).is_ok();
+    frag.valid &= valid;
     frag.line_len += piece.len();
     if frag.line_len > st.config.max_line_len {
         st.fail(DecodeError::LineTooLong { len: frag.line_len, max: st.config.max_line_len });
@@ -1443,8 +1462,9 @@ fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -
     src.skip(next);
     cur.consumed(next);
     st.frag = None;
-    // The value arrived in pieces that may split characters: validate it
-    // whole now, replacing invalid sequences as the spec's decoder would.
+    // A piece held invalid UTF-8 (or was not checked: a limit was near):
+    // validate the value whole now, replacing invalid sequences as the
+    // spec's decoder would.
     if !frag.valid && simdutf8::basic::from_utf8(&st.data_buf[frag.start..]).is_err() {
         let text = String::from_utf8_lossy(&st.data_buf[frag.start..]).into_owned();
         st.data_buf.truncate(frag.start);
@@ -1520,6 +1540,13 @@ fn find_eol(hay: &[u8]) -> Option<usize> {
 /// ASCII bytes never belong to an invalid subpart.
 #[inline(always)]
 fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut usize) -> bool {
+    if end > *valid && end - start <= SHORT_FIELD {
+        // A type, an id, a short value: checked on its own, as the lines
+        // after it are likely checked as they are copied (multi-line data)
+        // and need no pass of their own.
+        let value = &bytes[start..end];
+        return value.is_ascii() || core::str::from_utf8(value).is_ok();
+    }
     if end > *valid {
         match simdutf8::compat::from_utf8(&bytes[*valid..]) {
             Ok(_) => *valid = bytes.len(),
@@ -1533,6 +1560,9 @@ fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut usize) -> 
     }
     true
 }
+
+/// Fields up to this long are validated on their own by [`field_is_valid`].
+const SHORT_FIELD: usize = 48;
 
 /// The field names the spec gives a meaning to.
 #[derive(Clone, Copy)]
@@ -1559,7 +1589,7 @@ fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool
         if cur.mask == 0
             && (st.last_many || !matches!(st.data, Data::Empty))
             && bytes.get(st.pos..st.pos + 5) == Some(b"data:")
-            && gather_data_lines(bytes, S::SLICES, cur, st)
+            && gather_data_lines(bytes, S::CHUNK, cur, st)
         {
             if st.pos > COMPACT_AT {
                 compact(src, cur, st);
@@ -1686,9 +1716,9 @@ fn gather_data_line<C: LineCopier>(
         return false;
     }
     let resumed = resume.is_some();
-    let (held, sep, copied, ascii_before) = match resume {
+    let (held, sep, copied, valid_before) = match resume {
         // The copy goes on where the last input ended.
-        Some(r) => (r.held, r.sep, r.copied, r.ascii),
+        Some(r) => (r.held, r.sep, r.copied, r.valid),
         None => {
             let (held, sep) = gather_setup(bytes, st);
             (held, sep, 0, true)
@@ -1710,16 +1740,17 @@ fn gather_data_line<C: LineCopier>(
     if sep == 1 && !resumed {
         st.data_buf.extend_from_slice(b"\n");
     }
-    let (found, ascii) = copier.copy_line(&bytes[value_start + copied..limit], &mut st.data_buf);
-    let ascii = ascii && ascii_before;
+    // Searched, validated (after what was copied before, which may end
+    // inside a character) and copied in one pass.
+    let before = if resumed { scan::tail3(&st.data_buf, held + sep) } else { [0; 3] };
+    let (found, valid) = copier.copy_line(&bytes[value_start + copied..limit], before, &mut st.data_buf);
+    let valid = valid && valid_before;
     let Some(len) = found.map(|n| copied + n) else {
         let within = limit == bytes.len() && limit - value_start <= room;
         if chunk && within {
             // A chunk of `feed_bytes` ends inside this line, within the
             // limits: the value copied so far starts the fragment that the
             // next chunks continue (see `start_fragment`).
-            let value = &bytes[value_start..];
-            let valid = ascii || simdutf8::basic::from_utf8(value).is_ok();
             st.frag =
                 Some(Fragment { start: held + sep, line_len: bytes.len() - start, first: sep == 0, valid });
             cur.searched_to(limit);
@@ -1728,24 +1759,22 @@ fn gather_data_line<C: LineCopier>(
         if within {
             // The input (of `feed`) ends inside this line: the copy goes on
             // from here when more comes, rather than starting over.
-            st.resume = Some(Resume { held, sep, copied: limit - value_start, ascii });
+            st.resume = Some(Resume { held, sep, copied: limit - value_start, valid });
             cur.searched_to(limit);
             return false;
         }
         st.data_buf.truncate(held);
-        // Nothing before `limit` ends a line; the general path searches on
-        // from there, knowing what is ASCII.
-        if ascii {
-            cur.ascii_run(start, limit);
-        }
+        // Nothing before `limit` ends a line (a limit is passed); the
+        // general path searches on from there.
         cur.searched_to(limit);
         return false;
     };
     let end = value_start + len;
-    if ascii {
-        // The terminator is ASCII too: the next line starts known valid.
+    if valid {
+        // The line and its (ASCII) terminator are valid: the next line
+        // starts known valid.
         cur.ascii_run(start, end + 1);
-    } else if !field_is_valid(bytes, value_start, end, &mut cur.valid) {
+    } else {
         // Invalid UTF-8, replaced by the general path.
         st.data_buf.truncate(held);
         cur.found_at(end);
@@ -1915,13 +1944,31 @@ mod tests {
 
     #[test]
     fn single_line_data_is_a_slice_of_the_input() {
-        let input = Bytes::from_static(b"data: a zero-copy payload, long enough to be kept\n\n");
+        let input = Bytes::from_static(
+            b"data: a zero-copy payload, long enough to be kept rather than copied inline\n\n",
+        );
         let mut d = Decoder::new();
         d.feed_bytes(input.clone());
         let ev = d.poll_event().unwrap().unwrap();
+        assert!(!ev.is_inline());
         let data = ev.data().as_bytes().as_ptr_range();
         let inp = input.as_ptr_range();
         assert!(inp.start <= data.start && data.end <= inp.end);
+    }
+
+    #[test]
+    fn small_events_of_a_kept_chunk_are_inline() {
+        // Copying a few bytes costs less than a reference count on the
+        // chunk, taken when the event is made and dropped with it.
+        let input = Bytes::from_static(b"event: tick\nid: 1\ndata: {\"seq\":1}\n\ndata: ok\n\n");
+        let mut d = Decoder::new();
+        d.feed_bytes(input);
+        let ev = d.poll_event().unwrap().unwrap();
+        assert!(ev.is_inline());
+        assert_eq!((ev.event_type(), ev.data(), ev.last_event_id()), ("tick", "{\"seq\":1}", "1"));
+        let ev = d.poll_event().unwrap().unwrap();
+        assert!(ev.is_inline());
+        assert_eq!((ev.event_type(), ev.data(), ev.last_event_id()), ("message", "ok", "1"));
     }
 
     #[test]

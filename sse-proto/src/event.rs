@@ -50,13 +50,14 @@ pub(crate) const INLINE_CAP: usize = 64;
 ///
 /// An event is one buffer and the positions of its fields in it:
 ///
-/// - A block that arrived whole in one chunk given to
+/// - An event whose fields fit in 64 bytes (most ticks, tokens and
+///   notifications) holds them inline: no allocation and no reference count
+///   to touch when it is made, moved or dropped (copying 64 bytes costs less
+///   than the two atomic updates of a shared count).
+/// - A larger block that arrived whole in one chunk given to
 ///   [`Decoder::feed_bytes`](crate::Decoder::feed_bytes) keeps that chunk as
 ///   its buffer: no copy and no allocation, and `data` is a slice of the
 ///   bytes that were fed in.
-/// - Otherwise an event whose fields fit in 64 bytes (most ticks, tokens and
-///   notifications) holds them inline: no allocation and no reference count
-///   to touch when it is made, moved or dropped.
 /// - A larger event with one `data` line shares the part of the decoder's
 ///   input buffer it came from (no copy).
 /// - Any other event (several `data` lines) is gathered by the decoder in a

@@ -434,32 +434,41 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
 }
 
 /// Appends `hay` to `out` up to its first CR or LF, and returns where that
-/// is and whether the bytes before it are ASCII. When `hay` holds no
-/// terminator, all of it is appended (callers keep it as the start of a
-/// line that goes on in the next input) and the result is `None` with
-/// whether all of `hay` is ASCII.
+/// is and whether the bytes appended are valid UTF-8 there. When `hay`
+/// holds no terminator, all of it is appended (callers keep it as the start
+/// of a line that goes on in the next input) and the result is `None` with
+/// whether the bytes hold no invalid sequence before their last three: those
+/// may be the start of a character, which the next input completes and
+/// checks (a call with them as its `before`).
 ///
-/// This is the search and the copy of a `data` line that joins earlier ones
-/// in one pass over the bytes: each block is stored as soon as it is loaded
-/// and tested, so the bytes are read once, not once to search and once to
-/// copy. Whole blocks are stored, so up to 63 bytes past the terminator may
-/// be written into the spare capacity of `out` (never within its length).
+/// `before` is the three bytes that precede `hay` in its line (zeros where
+/// the line starts, since a line follows an ASCII terminator): a character
+/// that the last input ended inside is completed, and checked, by the first
+/// bytes of `hay`. The bytes before must themselves have held no invalid
+/// sequence, which callers know from their own earlier calls.
+///
+/// This is the search, the UTF-8 validation and the copy of a `data` line in
+/// one pass over the bytes: each block is stored as soon as it is loaded
+/// and tested, so the bytes are read once, not once to search, once to
+/// validate and once to copy. Whole blocks are stored, so up to 63 bytes
+/// past the terminator may be written into the spare capacity of `out`
+/// (never within its length).
 ///
 /// The decoder calls it through a [`LineCopier`] chosen once per batch of
 /// lines, so that the AVX2 loop is inlined into the caller's.
 pub(crate) trait LineCopier: Copy {
     /// See the trait.
-    fn copy_line(self, hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool);
+    fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool);
 }
 
-/// [`LineCopier`] for any CPU: a search, then a copy.
+/// [`LineCopier`] for any CPU: a search, then a copy and a validation.
 #[derive(Clone, Copy)]
 pub(crate) struct Portable;
 
 impl LineCopier for Portable {
     #[inline(always)]
-    fn copy_line(self, hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
-        copy_line_portable(hay, out)
+    fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
+        copy_line_portable(hay, before, out)
     }
 }
 
@@ -481,49 +490,261 @@ impl Avx2 {
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 impl LineCopier for Avx2 {
     #[inline(always)]
-    fn copy_line(self, hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+    fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
         // SAFETY: an `Avx2` value is only made by `detect`, after AVX2 was
         // found on this CPU.
         #[allow(unsafe_code)]
         unsafe {
-            copy_line_avx2(hay, out)
+            copy_line_avx2(hay, before, out)
         }
     }
 }
 
 /// [`LineCopier::copy_line`] with the best implementation for this CPU, for
 /// one-off calls.
-pub(crate) fn copy_line(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+pub(crate) fn copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if let Some(avx2) = Avx2::detect() {
-        return avx2.copy_line(hay, out);
+        return avx2.copy_line(hay, before, out);
     }
-    Portable.copy_line(hay, out)
+    Portable.copy_line(hay, before, out)
 }
 
-/// [`LineCopier::copy_line`] in two passes, and its reference in tests.
-fn copy_line_portable(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+/// The last three bytes of `bytes[from..]`, zero-padded in front: the
+/// `before` of [`LineCopier::copy_line`] for a line whose value so far is
+/// `bytes[from..]`.
+#[inline]
+pub(crate) fn tail3(bytes: &[u8], from: usize) -> [u8; 3] {
+    let value = bytes.get(from..).unwrap_or_default();
+    let mut out = [0; 3];
+    let n = value.len().min(3);
+    out[3 - n..].copy_from_slice(&value[value.len() - n..]);
+    out
+}
+
+/// [`LineCopier::copy_line`] in separate passes, and its reference in tests.
+fn copy_line_portable(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     let found = memchr::memchr2(b'\n', b'\r', hay);
     let line = &hay[..found.unwrap_or(hay.len())];
     out.extend_from_slice(line);
-    (found, line.is_ascii())
+    (found, utf8_continues(before, line, found.is_some()))
 }
 
-/// [`LineCopier::copy_line`] with AVX2: the search of [`scan_long_avx2`],
-/// storing every block it tests into the spare capacity of `out`.
+/// Whether `line`, read after `before` (which held no invalid sequence),
+/// holds none, and when `complete`, ends on a character boundary.
+pub(crate) fn utf8_continues(before: [u8; 3], line: &[u8], complete: bool) -> bool {
+    // The character `before` ends inside of, if any: its lead byte and the
+    // continuation bytes after it.
+    let mut pending: &[u8] = &[];
+    for k in 0..3 {
+        let b = before[2 - k];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let len = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xFF => 4,
+            _ => 1,
+        };
+        if len > k + 1 {
+            pending = &before[2 - k..];
+        }
+        break;
+    }
+    let prefix_valid = |bytes: &[u8], complete: bool| match simdutf8::compat::from_utf8(bytes) {
+        Ok(_) => true,
+        Err(e) => !complete && e.error_len().is_none(),
+    };
+    if pending.is_empty() {
+        return prefix_valid(line, complete);
+    }
+    // The pending character, completed by the first bytes of `line`.
+    let need = match pending[0] {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    } - pending.len();
+    let mut head = [0u8; 4];
+    let take = need.min(line.len());
+    head[..pending.len()].copy_from_slice(pending);
+    head[pending.len()..pending.len() + take].copy_from_slice(&line[..take]);
+    let head = &head[..pending.len() + take];
+    if take < need {
+        return prefix_valid(head, complete);
+    }
+    prefix_valid(head, true) && prefix_valid(&line[need..], complete)
+}
+
+/// UTF-8 error flags of the 32 bytes `input` that follow the 32 bytes
+/// `prev`: a lane is non-zero where a byte cannot follow the three before it
+/// in valid UTF-8 (a missing or surplus continuation byte, an overlong
+/// form, a surrogate, a code point past U+10FFFF). The lookup-table method
+/// of Keiser and Lemire, "Validating UTF-8 in less than one instruction per
+/// byte" (2021): three table lookups classify each byte pair, and the bytes
+/// two and three back say where a continuation byte must be.
+///
+/// A line end is ASCII, so a character the line ends inside of flags the
+/// lane of its terminator: the flags up to and including a terminator say
+/// whether the line before it is valid.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
+fn utf8_errors(
+    prev: core::arch::x86_64::__m256i,
+    input: core::arch::x86_64::__m256i,
+) -> core::arch::x86_64::__m256i {
+    use core::arch::x86_64::{
+        __m256i, _mm256_alignr_epi8, _mm256_and_si256, _mm256_or_si256, _mm256_permute2x128_si256,
+        _mm256_set1_epi8, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_srli_epi16, _mm256_subs_epu8,
+        _mm256_xor_si256,
+    };
+    // What a byte pair can be wrong by, one bit each; a pair is wrong when
+    // the classes of its first byte's high nibble, its first byte's low
+    // nibble and its second byte's high nibble share a bit.
+    const TOO_SHORT: u8 = 1 << 0; // a lead byte or ASCII after a lead byte
+    const TOO_LONG: u8 = 1 << 1; // a continuation byte after ASCII
+    const OVERLONG_3: u8 = 1 << 2;
+    const TOO_LARGE: u8 = 1 << 3;
+    const SURROGATE: u8 = 1 << 4;
+    const OVERLONG_2: u8 = 1 << 5;
+    const TOO_LARGE_1000: u8 = 1 << 6;
+    const OVERLONG_4: u8 = 1 << 6;
+    const TWO_CONTS: u8 = 1 << 7; // a continuation byte after a continuation byte
+    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+    let table = |t: [u8; 16]| {
+        let t = t.map(|b| b as i8);
+        _mm256_setr_epi8(
+            t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14],
+            t[15], t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+            t[14], t[15],
+        )
+    };
+    let byte_1_high = table([
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TOO_SHORT | OVERLONG_2,
+        TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE,
+        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
+    ]);
+    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
+    let byte_1_low = table([
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+        CARRY | OVERLONG_2,
+        CARRY,
+        CARRY,
+        CARRY | TOO_LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE | SURROGATE,
+        LARGE,
+        LARGE,
+    ]);
+    let byte_2_high = table([
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+    ]);
+    let nibble = _mm256_set1_epi8(0x0F);
+    let high = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble);
+    // The bytes one, two and three places back, across the two lanes and
+    // from `prev` into `input`.
+    let joined = _mm256_permute2x128_si256::<0x21>(prev, input);
+    let prev1 = _mm256_alignr_epi8::<15>(input, joined);
+    let prev2 = _mm256_alignr_epi8::<14>(input, joined);
+    let prev3 = _mm256_alignr_epi8::<13>(input, joined);
+    let special = _mm256_and_si256(
+        _mm256_and_si256(
+            _mm256_shuffle_epi8(byte_1_high, high(prev1)),
+            _mm256_shuffle_epi8(byte_1_low, _mm256_and_si256(prev1, nibble)),
+        ),
+        _mm256_shuffle_epi8(byte_2_high, high(input)),
+    );
+    // A byte two back at 0xE0 or more, or three back at 0xF0 or more, must
+    // be followed by a continuation here (the high bit after the saturating
+    // subtraction); `special` has TWO_CONTS exactly where there is one.
+    let third = _mm256_subs_epu8(prev2, _mm256_set1_epi8((0xE0u8 - 0x80) as i8));
+    let fourth = _mm256_subs_epu8(prev3, _mm256_set1_epi8((0xF0u8 - 0x80) as i8));
+    let must23 = _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8(0x80u8 as i8));
+    _mm256_xor_si256(must23, special)
+}
+
+/// Bit `i` set where lane `i` of the 64 bytes `a`, `b` is non-zero.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn nonzero_mask(a: core::arch::x86_64::__m256i, b: core::arch::x86_64::__m256i) -> u64 {
+    use core::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_setzero_si256};
+    let zero = _mm256_setzero_si256();
+    let za = u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero)) as u32);
+    let zb = u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)) as u32);
+    !(za | zb << 32)
+}
+
+/// [`LineCopier::copy_line`] with AVX2: the terminator search of
+/// [`scan_long_avx2`] and the UTF-8 check of [`utf8_errors`] on each
+/// 64-byte block, storing it into the spare capacity of `out` as it goes.
+///
+/// A block with no byte below 0x0E (signed: no control character up to CR,
+/// nothing non-ASCII) after a block that ended in ASCII is plain text with
+/// nothing to check: one compare. Any other block (multi-byte text, a
+/// terminator) takes the table lookups: 3-byte CJK text costs a few
+/// instructions more per 32 bytes than ASCII, never another pass.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     use core::arch::x86_64::{
         __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8, _mm256_storeu_si256,
+        _mm256_set1_epi8, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_testz_si256,
     };
     let lf = _mm256_set1_epi8(b'\n' as i8);
     let cr = _mm256_set1_epi8(b'\r' as i8);
     let flag = _mm256_set1_epi8(0x0E);
+    let terminators = |a, b| {
+        let ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
+        let eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
+        u64::from(_mm256_movemask_epi8(ea) as u32) | u64::from(_mm256_movemask_epi8(eb) as u32) << 32
+    };
+    // The block before the first: `before` in its last three lanes.
+    let mut prev =
+        _mm256_setr_epi32(0, 0, 0, 0, 0, 0, 0, i32::from_le_bytes([0, before[0], before[1], before[2]]));
+    // Whether the last three bytes of `prev` are ASCII (then an ASCII block
+    // after it needs no check).
+    let mut prev_ascii = before.is_ascii();
+    // Error flags of the blocks before the current one.
+    let mut errors = _mm256_setzero_si256();
     let mut at = 0;
-    let mut ascii = true;
     while hay.len() - at >= 64 {
         // Whole blocks that fit both in what is left of `hay` and in the
         // room left in `out`. The length of `out` stays in a register while
@@ -547,13 +768,9 @@ fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
                 _mm256_storeu_si256(dst.add(k + 32).cast::<__m256i>(), b);
             }
             let flagged = _mm256_or_si256(_mm256_cmpgt_epi8(flag, a), _mm256_cmpgt_epi8(flag, b));
-            if _mm256_movemask_epi8(flagged) != 0 {
-                let ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
-                let eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
-                let mask = u64::from(_mm256_movemask_epi8(ea) as u32)
-                    | u64::from(_mm256_movemask_epi8(eb) as u32) << 32;
-                let high = u64::from(_mm256_movemask_epi8(a) as u32)
-                    | u64::from(_mm256_movemask_epi8(b) as u32) << 32;
+            if _mm256_movemask_epi8(flagged) != 0 || !prev_ascii {
+                let mask = terminators(a, b);
+                let (ea, eb) = (utf8_errors(prev, a), utf8_errors(a, b));
                 if mask != 0 {
                     let upto = mask.trailing_zeros() as usize;
                     // SAFETY: the `k + upto` bytes after the old length
@@ -562,10 +779,16 @@ fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
                     unsafe {
                         out.set_len(out.len() + k + upto);
                     }
-                    return (Some(at + k + upto), ascii && high & !(u64::MAX << upto) == 0);
+                    let valid = _mm256_testz_si256(errors, errors) != 0
+                        && nonzero_mask(ea, eb) & (u64::MAX >> (63 - upto)) == 0;
+                    return (Some(at + k + upto), valid);
                 }
-                ascii &= high == 0;
+                errors = _mm256_or_si256(errors, _mm256_or_si256(ea, eb));
+                prev_ascii = (_mm256_movemask_epi8(b) as u32) >> 29 == 0;
+            } else {
+                prev_ascii = true;
             }
+            prev = b;
         }
         // SAFETY: all `fit` bytes after the old length were written above.
         #[allow(unsafe_code)]
@@ -574,31 +797,23 @@ fn copy_line_avx2(hay: &[u8], out: &mut BytesMut) -> (Option<usize>, bool) {
         }
         at += fit;
     }
-    let rest = &hay[at..];
-    if rest.is_empty() || hay.len() < 64 {
-        let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
-        let line = &rest[..found.unwrap_or(rest.len())];
-        out.extend_from_slice(line);
-        return (found.map(|n| at + n), ascii && line.is_ascii());
-    }
     // The last bytes, fewer than 64 (the input usually ends inside a line
-    // here): the last 64 bytes of `hay` are tested, and the bits of those
-    // already tested shifted out.
-    let last = &hay[hay.len() - 64..];
-    let (a, b) = (load32(&last[..32]), load32(&last[32..]));
-    let skip = 64 - rest.len();
-    let ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
-    let eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
-    let mask = (u64::from(_mm256_movemask_epi8(ea) as u32)
-        | u64::from(_mm256_movemask_epi8(eb) as u32) << 32)
-        >> skip;
-    let high =
-        (u64::from(_mm256_movemask_epi8(a) as u32) | u64::from(_mm256_movemask_epi8(b) as u32) << 32) >> skip;
+    // here), zero-padded: zeros are ASCII and no terminator.
+    let rest = &hay[at..];
+    let mut block = [0u8; 64];
+    block[..rest.len()].copy_from_slice(rest);
+    let (a, b) = (load32(&block[..32]), load32(&block[32..]));
+    let mask = terminators(a, b);
     let n = if mask == 0 { rest.len() } else { mask.trailing_zeros() as usize };
     out.extend_from_slice(&rest[..n]);
-    // `n < 64`, as `rest` is shorter than a block.
-    let ascii = ascii && high & !(u64::MAX << n) == 0;
-    ((mask != 0).then_some(at + n), ascii)
+    // The flags of the lanes that count: up to and including the
+    // terminator, or every byte of `rest` (a character it ends inside of
+    // flags only the padding).
+    let lanes = if mask == 0 { !(u64::MAX << n) } else { u64::MAX >> (63 - n) };
+    let valid = _mm256_testz_si256(errors, errors) != 0
+        && (prev_ascii && _mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0
+            || nonzero_mask(utf8_errors(prev, a), utf8_errors(a, b)) & lanes == 0);
+    ((mask != 0).then_some(at + n), valid)
 }
 
 #[cfg(test)]
@@ -661,6 +876,39 @@ mod tests {
         }
     }
 
+    /// `copy_line` on `hay` after `before`, by every implementation, checked
+    /// against `str::from_utf8` on the line and the bytes before it.
+    fn check_copy(hay: &[u8], before: [u8; 3], held: usize, room: usize) {
+        let found = scan_long_scalar(hay);
+        let line = &hay[..found.unwrap_or(hay.len())];
+        // The definition: `before` (trimmed to a valid tail) and the line.
+        let start = (0..=3).find(|&k| core::str::from_utf8(&before[k..]).is_ok() || {
+            matches!(core::str::from_utf8(&before[k..]), Err(e) if e.error_len().is_none() && e.valid_up_to() == 0)
+        });
+        let joined: Vec<u8> = before[start.unwrap_or(3)..].iter().chain(line).copied().collect();
+        let (want, lenient) = match core::str::from_utf8(&joined) {
+            Ok(_) => (true, true),
+            Err(e) => (
+                found.is_none() && e.error_len().is_none(),
+                // Without a terminator, an invalid byte in the last three
+                // may be taken for the start of a character: the next
+                // input's check finds it.
+                found.is_none() && e.valid_up_to() + 3 >= joined.len(),
+            ),
+        };
+        let mut out = BytesMut::with_capacity(held + room);
+        out.extend_from_slice(&b"held!"[..held]);
+        let got = copy_line(hay, before, &mut out);
+        assert_eq!(got.0, found, "{hay:x?} after {before:x?}");
+        assert!(got.1 == want || got.1 == lenient, "{hay:x?} after {before:x?}: {got:?}");
+        assert_eq!(&out[..held], &b"held!"[..held]);
+        assert_eq!(&out[held..], line);
+        let mut portable = BytesMut::new();
+        let p = copy_line_portable(hay, before, &mut portable);
+        assert_eq!(p.0, found);
+        assert!(p.1 == want || p.1 == lenient, "portable: {hay:x?} after {before:x?}: {p:?}");
+    }
+
     #[test]
     fn copy_line_matches_its_definition() {
         // Every special byte at every place near the block edges, with the
@@ -676,23 +924,85 @@ mod tests {
                         if let Some(c) = second {
                             hay[(at + 70).min(len - 1)] = c;
                         }
-                        let found = scan_long_scalar(&hay);
-                        let line = &hay[..found.unwrap_or(len)];
                         for (held, room) in [(0, 0), (5, 0), (5, 64), (3, 1000)] {
-                            let mut out = BytesMut::with_capacity(held + room);
-                            out.extend_from_slice(&b"held!"[..held]);
-                            let got = copy_line(&hay, &mut out);
-                            assert_eq!(got, (found, line.is_ascii()), "len {len}, {b:#x} at {at}");
-                            if found.is_some() {
-                                assert_eq!(&out[..held], &b"held!"[..held]);
-                                assert_eq!(&out[held..], line, "len {len}, {b:#x} at {at}");
-                            }
-                            let mut portable = BytesMut::new();
-                            assert_eq!(copy_line_portable(&hay, &mut portable), got);
+                            check_copy(&hay, [0; 3], held, room);
                         }
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn copy_line_validates_every_sequence_at_every_block_edge() {
+        // Valid characters of every length, every kind of invalid sequence
+        // (overlong, surrogate, past U+10FFFF, truncated, stray
+        // continuation), at every place around the 32- and 64-byte edges
+        // and the end of the input, after every kind of `before`.
+        let seqs: &[&[u8]] = &[
+            b"\xC3\xA9",
+            b"\xE6\x97\xA5",
+            b"\xF0\x9F\xA6\x80",
+            b"\xEF\xBB\xBF",
+            b"\xF4\x8F\xBF\xBF",
+            b"\xC0\x80",
+            b"\xC1\xBF",
+            b"\xE0\x80\x80",
+            b"\xE0\x9F\xBF",
+            b"\xED\xA0\x80",
+            b"\xED\x9F\xBF",
+            b"\xF0\x80\x80\x80",
+            b"\xF4\x90\x80\x80",
+            b"\xF5\x80\x80\x80",
+            b"\xFF",
+            b"\x80",
+            b"\xBF\x80",
+            b"\xE6\x97",
+            b"\xF0\x9F\xA6",
+            b"\xC3",
+            b"\xC3\xA9\xA9",
+        ];
+        let befores: [[u8; 3]; 7] = [
+            [0, 0, 0],
+            [b'a', 0xC3, 0xA9],
+            [0, 0, 0xC3],
+            [0, 0xE6, 0x97],
+            [0, 0, 0xE6],
+            [0xF0, 0x9F, 0xA6],
+            [0, 0xF0, 0x9F],
+        ];
+        for len in [0, 1, 2, 3, 5, 31, 32, 33, 63, 64, 65, 70, 128, 130] {
+            for at in [0, 1, 2, 29, 30, 31, 32, 33, 61, 62, 63, 64, 65, 66, 126, 127] {
+                for seq in seqs {
+                    if at + seq.len() > len {
+                        continue;
+                    }
+                    for end in [None, Some(b'\n'), Some(b'\r')] {
+                        let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                        hay[at..at + seq.len()].copy_from_slice(seq);
+                        if let Some(e) = end {
+                            hay.push(e);
+                            hay.extend_from_slice(b"\xFFafter");
+                        }
+                        for before in befores {
+                            check_copy(&hay, before, 0, 0);
+                        }
+                    }
+                }
+            }
+        }
+        // Dense multi-byte text, valid and then cut at every point.
+        let text = "日本語のテキスト、é ß 🦀 Ελληνικά ".repeat(6);
+        for cut in 0..text.len() {
+            let mut hay = text.as_bytes()[..cut].to_vec();
+            check_copy(&hay, [0; 3], 0, 0);
+            hay.push(b'\n');
+            check_copy(&hay, [0; 3], 5, 100);
+            // The second part, continuing a cut character.
+            let mut cont = text.as_bytes()[cut..].to_vec();
+            cont.push(b'\r');
+            let before = tail3(&text.as_bytes()[..cut], 0);
+            check_copy(&cont, before, 0, 0);
         }
     }
 

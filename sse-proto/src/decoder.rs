@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, Span};
 use crate::scan::{self, Cursor, LineCopier};
-use crate::str::validated;
+use crate::str::utf8_unchecked;
 
 /// The UTF-8 byte order mark. The spec's "UTF-8 decode" strips one at the
 /// start of the stream; any later one is ordinary text.
@@ -169,6 +169,13 @@ impl Source for Bytes {
 }
 
 /// Where a field value of the block being built lives.
+///
+/// Invariant: the bytes a `Val` points at are valid UTF-8. A `Block` value
+/// is made only after [`field_is_valid`] or the line copy's check
+/// ([`LineCopier::copy_line`]) passed it; an `Owned` one is text decoded
+/// with replacement. `State::data_buf` likewise holds, outside a line being
+/// continued (`frag`, `resume`), only such values joined with LF; the
+/// unsafe blocks that view them as `str` rely on this.
 #[derive(Debug, Clone, Copy)]
 enum Val {
     /// In the input, relative to the start of the block (the front of the
@@ -455,7 +462,7 @@ impl Decoder {
     /// `EventSource`.
     pub fn with_last_event_id(config: DecoderConfig, last_event_id: &str) -> Self {
         let mut d = Self::with_config(config);
-        d.st.last_id.set(last_event_id.as_bytes());
+        d.st.last_id.set(last_event_id);
         d
     }
 
@@ -468,7 +475,7 @@ impl Decoder {
     /// one (`""` if none yet). An `id` in a block that has not been dispatched
     /// yet is not included (spec: it takes effect at dispatch).
     pub fn last_event_id(&self) -> &str {
-        validated(&self.st.last_id)
+        self.st.last_id.as_str()
     }
 
     /// The latest reconnection time a `retry` field set, if any. `retry`
@@ -743,7 +750,10 @@ impl Decoder {
         let st = &self.st;
         let data = match f.data {
             Data::One(v) => st.lend(block, v, true),
-            Data::Many => validated(&st.data_buf),
+            // SAFETY: at dispatch `data_buf` holds validated values joined
+            // with LF (see `Val`).
+            #[allow(unsafe_code)]
+            Data::Many => unsafe { utf8_unchecked(&st.data_buf) },
             Data::Empty => "",
         };
         let event_type = match f.event_type {
@@ -758,7 +768,7 @@ impl Decoder {
         // the narrower stores that wrote them).
         let last_event_id = match f.id {
             Some(v) => st.lend(block, v, false),
-            None => validated(&st.last_id),
+            None => st.last_id.as_str(),
         };
         Ok(Some(EventRef { event_type, data, last_event_id }))
     }
@@ -1128,7 +1138,9 @@ impl State {
                 Val::Block(s) => &block[s.range()],
                 Val::Owned(s) => &self.meta_buf[s.range()],
             };
-            self.last_id.set(bytes);
+            // SAFETY: a `Val` points at valid UTF-8 (see its invariant).
+            #[allow(unsafe_code)]
+            self.last_id.set(unsafe { utf8_unchecked(bytes) });
             self.last_id_shared = None;
         }
         // Step 2: an empty data buffer fires nothing (and the type buffer is
@@ -1186,19 +1198,32 @@ impl State {
                     let shift =
                         |s: Span, set: bool| if set { Span::new(s.start() - from, s.len()) } else { s };
                     let last_id = (last_id > 0).then(|| (used - from, self.last_id.ready()));
-                    return MessageEvent::inline_block(
-                        head,
-                        shift(data, true),
-                        shift(ty, ty_set),
-                        shift(id, id_set),
-                        last_id,
-                    );
+                    // SAFETY: the spans, shifted with the copy, point at the
+                    // block's values in `head`, which are valid UTF-8 (see
+                    // `Val`); `INLINE_CAP` bytes from `from` hold them all
+                    // (checked above).
+                    #[allow(unsafe_code)]
+                    return unsafe {
+                        MessageEvent::inline_block(
+                            head,
+                            shift(data, true),
+                            shift(ty, ty_set),
+                            shift(id, id_set),
+                            last_id,
+                        )
+                    };
                 } else {
                     // The whole block is one slice of the input: the event is
                     // that slice and the positions of its fields.
                     let id_shared = if last_id > 0 { self.shared_last_id() } else { None };
                     let buf = src.take(f.total);
-                    MessageEvent::from_parts(buf, data, ty, id, id_shared)
+                    // SAFETY: the spans point at the block's values, valid
+                    // UTF-8 (see `Val`), in `buf` (the block); the shared
+                    // id is a copy of the last event ID, a `str`.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        MessageEvent::from_parts(buf, data, ty, id, id_shared)
+                    }
                 }
             }
             _ => {
@@ -1215,11 +1240,16 @@ impl State {
     /// Resolves a field for lending: the text at `v`.
     #[inline]
     fn lend<'a>(&'a self, block: &'a [u8], v: Val, data: bool) -> &'a str {
-        validated(match v {
+        let bytes = match v {
             Val::Block(s) => &block[s.range()],
             Val::Owned(s) if data => &self.data_buf[s.range()],
             Val::Owned(s) => &self.meta_buf[s.range()],
-        })
+        };
+        // SAFETY: a `Val` points at valid UTF-8 (see its invariant).
+        #[allow(unsafe_code)]
+        unsafe {
+            utf8_unchecked(bytes)
+        }
     }
 
     /// Builds an event whose fields are not all in one slice of the input:
@@ -1250,7 +1280,10 @@ impl State {
             let mut parts = InlineBuilder::new();
             let (data, ty, id) = (parts.push(data), parts.push(ty), parts.push(id));
             self.data_buf.clear();
-            return parts.finish(data, ty, id);
+            // SAFETY: the spans point at what was pushed: the values of a
+            // dispatched block (see `Val`) and the last event ID.
+            #[allow(unsafe_code)]
+            return unsafe { parts.finish(data, ty, id) };
         }
         let id = if inherit { &[][..] } else { id };
         let len = data.len() + ty.len() + id.len();
@@ -1297,7 +1330,13 @@ impl State {
         // (see `hinted`), instead of growing step by step.
         self.data_hint = len.min(self.config.max_data_len);
         let id_shared = if inherit { self.shared_last_id() } else { None };
-        MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, id_shared)
+        // SAFETY: `buf` holds the data, the type and the id, where the
+        // spans point, all values of a dispatched block (see `Val`); the
+        // shared id is a copy of the last event ID, a `str`.
+        #[allow(unsafe_code)]
+        unsafe {
+            MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, id_shared)
+        }
     }
 }
 

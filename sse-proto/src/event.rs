@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use core::fmt;
 use core::ops::Range;
 
-use crate::str::{Str, validated};
+use crate::str::{Str, utf8_unchecked};
 
 /// A byte range inside a buffer: start in the low 32 bits, length in the
 /// high 32. One `u64` rather than two `u32` fields, so it is always stored
@@ -73,6 +73,9 @@ pub(crate) const INLINE_CAP: usize = 64;
 /// busy stream for long.
 #[derive(Clone)]
 pub struct MessageEvent {
+    /// Invariant: the bytes the spans point at (and `id_shared`) are valid
+    /// UTF-8. `new` starts from `str`s; the crate's other constructors are
+    /// `unsafe` with that obligation.
     repr: Repr,
     data: Span,
     /// Empty means the default type, `message`.
@@ -102,12 +105,15 @@ impl MessageEvent {
             let data = parts.push(data.as_bytes());
             let ty = parts.push(event_type.as_bytes());
             let id = parts.push(last_event_id.as_bytes());
-            return parts.finish(data, ty, id);
+            // SAFETY: the spans point at what was pushed: three `str`s.
+            #[allow(unsafe_code)]
+            return unsafe { parts.finish(data, ty, id) };
         }
         let mut buf = BytesMut::with_capacity(data.len() + event_type.len() + last_event_id.len());
         buf.extend_from_slice(data.as_bytes());
         buf.extend_from_slice(event_type.as_bytes());
         buf.extend_from_slice(last_event_id.as_bytes());
+        // The buffer holds three `str`s, where the spans point.
         MessageEvent {
             repr: Repr::Shared { buf: buf.freeze(), id_shared: None },
             data: Span::new(0, data.len()),
@@ -118,8 +124,14 @@ impl MessageEvent {
 
     /// Assembles an event from validated parts in a shared buffer (the
     /// decoder's constructor).
+    ///
+    /// # Safety
+    ///
+    /// The spans must lie in `buf` and point at valid UTF-8, and
+    /// `id_shared` must be valid UTF-8: the accessors trust it.
     #[inline]
-    pub(crate) fn from_parts(
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn from_parts(
         buf: Bytes,
         data: Span,
         event_type: Span,
@@ -144,8 +156,14 @@ impl MessageEvent {
     /// ([`inline_head`](Self::inline_head)), where the spans point; `last_id`, if given,
     /// goes after the first `used` bytes and becomes the id. The caller
     /// checks that it fits.
+    ///
+    /// # Safety
+    ///
+    /// The spans must point at valid UTF-8 in `head` (the last event ID is
+    /// valid UTF-8 by [`LastId`]'s invariant): the accessors trust it.
     #[inline(always)]
-    pub(crate) fn inline_block(
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn inline_block(
         head: [u8; INLINE_CAP],
         data: Span,
         event_type: Span,
@@ -177,13 +195,24 @@ impl MessageEvent {
     /// The event type: the last `event` field of the block, or `message`.
     #[inline]
     pub fn event_type(&self) -> &str {
-        if self.event_type.len() == 0 { "message" } else { validated(&self.buf()[self.event_type.range()]) }
+        if self.event_type.len() == 0 {
+            return "message";
+        }
+        // SAFETY: the spans point at valid UTF-8 (the invariant of `repr`).
+        #[allow(unsafe_code)]
+        unsafe {
+            utf8_unchecked(&self.buf()[self.event_type.range()])
+        }
     }
 
     /// The data: every `data` field of the block joined with LF.
     #[inline]
     pub fn data(&self) -> &str {
-        validated(&self.buf()[self.data.range()])
+        // SAFETY: the spans point at valid UTF-8 (the invariant of `repr`).
+        #[allow(unsafe_code)]
+        unsafe {
+            utf8_unchecked(&self.buf()[self.data.range()])
+        }
     }
 
     /// The data as shared bytes: for a single-line `data` field fed in with
@@ -199,9 +228,13 @@ impl MessageEvent {
     /// Takes the data out of the event (without copying it unless it is
     /// held inline; short data then goes inline in the `Str` too).
     pub fn into_data(self) -> Str {
-        match &self.repr {
-            Repr::Inline(bytes) => Str::from_validated_slice(&bytes.0[self.data.range()]),
-            Repr::Shared { buf, .. } => Str::from_validated_bytes(buf.slice(self.data.range())),
+        // SAFETY: the spans point at valid UTF-8 (the invariant of `repr`).
+        #[allow(unsafe_code)]
+        unsafe {
+            match &self.repr {
+                Repr::Inline(bytes) => Str::from_validated_slice(&bytes.0[self.data.range()]),
+                Repr::Shared { buf, .. } => Str::from_validated_bytes(buf.slice(self.data.range())),
+            }
         }
     }
 
@@ -210,8 +243,16 @@ impl MessageEvent {
     #[inline]
     pub fn last_event_id(&self) -> &str {
         match &self.repr {
-            Repr::Shared { id_shared: Some(id), .. } => validated(id),
-            _ => validated(&self.buf()[self.id.range()]),
+            Repr::Shared { id_shared: Some(id), .. } => {
+                // SAFETY: `id_shared` is valid UTF-8 (the invariant of `repr`).
+                #[allow(unsafe_code)]
+                unsafe {
+                    utf8_unchecked(id)
+                }
+            }
+            // SAFETY: the spans point at valid UTF-8 (the invariant of `repr`).
+            #[allow(unsafe_code)]
+            _ => unsafe { utf8_unchecked(&self.buf()[self.id.range()]) },
         }
     }
 }
@@ -225,6 +266,7 @@ impl MessageEvent {
 /// forward): that cost as much as decoding the event.
 #[derive(Clone)]
 pub(crate) struct LastId {
+    /// Invariant: valid UTF-8 (`set` takes a `str`).
     bytes: Vec<u8>,
     /// 64 zero bytes, the id if it is at most [`INLINE_CAP`] bytes long (the
     /// only ids copied inline), zeros after it.
@@ -253,10 +295,20 @@ impl LastId {
 
     /// Replaces the id.
     #[inline]
-    pub(crate) fn set(&mut self, id: &[u8]) {
+    pub(crate) fn set(&mut self, id: &str) {
         self.bytes.clear();
-        self.bytes.extend_from_slice(id);
+        self.bytes.extend_from_slice(id.as_bytes());
         self.stale = true;
+    }
+
+    /// The id.
+    #[inline]
+    pub(crate) fn as_str(&self) -> &str {
+        // SAFETY: `bytes` only ever holds a copy of the `str` given to `set`.
+        #[allow(unsafe_code)]
+        unsafe {
+            utf8_unchecked(&self.bytes)
+        }
     }
 
     /// The id with its window written, for [`merge`](Self::merge).
@@ -334,9 +386,15 @@ impl InlineBuilder {
         Span::new(start, part.len())
     }
 
-    /// The event; the spans must point at validated UTF-8.
+    /// The event.
+    ///
+    /// # Safety
+    ///
+    /// The spans must point at what was pushed (valid UTF-8 only): the
+    /// accessors trust it.
     #[inline(always)]
-    pub(crate) fn finish(self, data: Span, event_type: Span, id: Span) -> MessageEvent {
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn finish(self, data: Span, event_type: Span, id: Span) -> MessageEvent {
         MessageEvent { repr: Repr::Inline(InlineBytes(self.bytes)), data, event_type, id }
     }
 }
@@ -372,9 +430,9 @@ mod tests {
         for len in 0..=INLINE_CAP {
             let id: alloc::vec::Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
             // A longer id before must leave nothing behind.
-            last.set(&[b'z'; INLINE_CAP]);
+            last.set(&"z".repeat(INLINE_CAP));
             last.ready();
-            last.set(&id);
+            last.set(core::str::from_utf8(&id).expect("ASCII"));
             assert_eq!(&*last, &id[..]);
             for at in 0..=INLINE_CAP - len {
                 let out = last.ready().merge(&head, at);

@@ -145,6 +145,7 @@
 //! - `json`: JSON event data through `serde_json`.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

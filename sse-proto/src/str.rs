@@ -70,13 +70,22 @@ impl Str {
 
     /// Copies a string inline when it is short, onto the heap otherwise.
     pub(crate) fn from_validated(text: &str) -> Self {
-        Self::from_validated_slice(text.as_bytes())
+        // SAFETY: the bytes of a `str` are valid UTF-8.
+        #[allow(unsafe_code)]
+        unsafe {
+            Self::from_validated_slice(text.as_bytes())
+        }
     }
 
     /// Copies bytes already known to be valid UTF-8: inline when short, onto
     /// the heap otherwise.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8: [`as_str`](Self::as_str) trusts it.
     #[inline]
-    pub(crate) fn from_validated_slice(bytes: &[u8]) -> Self {
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn from_validated_slice(bytes: &[u8]) -> Self {
         debug_assert!(core::str::from_utf8(bytes).is_ok());
         let len = bytes.len();
         if len > INLINE_CAP {
@@ -89,7 +98,12 @@ impl Str {
     }
 
     /// Wraps bytes already known to be valid UTF-8.
-    pub(crate) fn from_validated_bytes(bytes: Bytes) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8: [`as_str`](Self::as_str) trusts it.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn from_validated_bytes(bytes: Bytes) -> Self {
         debug_assert!(core::str::from_utf8(&bytes).is_ok());
         Str(Repr::Shared(bytes))
     }
@@ -108,10 +122,14 @@ impl Str {
     /// The string.
     #[inline]
     pub fn as_str(&self) -> &str {
-        // Every constructor validates (`from_utf8`, `from_utf8_lossy`) or
-        // starts from a `&str`/`String`; the crate-private `from_validated_*`
-        // ones take bytes the decoder has validated.
-        validated(self.as_bytes())
+        // SAFETY: the bytes of a `Str` are valid UTF-8: every constructor
+        // validates (`from_utf8`, `from_utf8_lossy`) or starts from a
+        // `&str`/`String`, except the crate-private `from_validated_*`, which
+        // are `unsafe` with exactly this obligation.
+        #[allow(unsafe_code)]
+        unsafe {
+            utf8_unchecked(self.as_bytes())
+        }
     }
 
     /// The UTF-8 bytes of the string.
@@ -132,17 +150,20 @@ impl Str {
     }
 }
 
-/// Views bytes the crate has already validated as UTF-8 as a `str`.
+/// Views bytes the crate has already validated as UTF-8 as a `str`: the
+/// crate's one unchecked conversion (validating again at every access would
+/// make each accessor O(len) instead of O(1)). Debug builds check it again.
 ///
-/// This is the crate's one unchecked conversion. Callers pass only bytes
-/// that went through `core::str::from_utf8` (or came from a `str`) and were
-/// not modified since; debug builds check it again.
+/// # Safety
+///
+/// `bytes` must be valid UTF-8: checked (by `core::str::from_utf8`,
+/// simdutf8, or the decoder's line copy) or made from a `str`, and not
+/// modified since. Each call site says which.
 #[inline]
 #[allow(unsafe_code)]
-pub(crate) fn validated(bytes: &[u8]) -> &str {
+pub(crate) unsafe fn utf8_unchecked(bytes: &[u8]) -> &str {
     debug_assert!(core::str::from_utf8(bytes).is_ok(), "unvalidated bytes: {bytes:?}");
-    // SAFETY: see above: every caller passes validated, unmodified bytes.
-    // Validating again here would make each accessor O(len) instead of O(1).
+    // SAFETY: the caller's obligation, above.
     unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 

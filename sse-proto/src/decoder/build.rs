@@ -1,0 +1,199 @@
+//! Handing a dispatched event out: as an owned [`MessageEvent`] (inline, a
+//! slice of the input, or gathered in the data buffer), or lent as `str`s.
+
+use super::*;
+
+impl State {
+    /// The last event ID as shared bytes, for an event whose block set none.
+    #[inline]
+    pub(super) fn shared_last_id(&mut self) -> Option<Bytes> {
+        if self.last_id.is_empty() {
+            return None;
+        }
+        let last_id = &self.last_id;
+        Some(self.last_id_shared.get_or_insert_with(|| Bytes::copy_from_slice(last_id)).clone())
+    }
+
+    /// Turns dispatched fields into an owned event and consumes the block.
+    #[inline(always)]
+    pub(super) fn finish_owned<S: Source>(&mut self, src: &mut S, cur: &mut Cursor) -> MessageEvent {
+        let f = self.ready;
+        let in_block = !matches!(f.event_type, Some(Val::Owned(_))) && !matches!(f.id, Some(Val::Owned(_)));
+        let event = match (in_block, f.data) {
+            (true, Data::One(Val::Block(data))) => {
+                let ty = match f.event_type {
+                    Some(Val::Block(s)) => s,
+                    _ => Span::default(),
+                };
+                // A small event out of the decoder's own buffer is copied
+                // inline: cheaper than sharing the buffer, which costs
+                // atomic reference counting on every event made and dropped.
+                let end = |s: Span| s.start() + s.len();
+                let (id, used, last_id) = match f.id {
+                    Some(Val::Block(s)) => (s, end(data).max(end(ty)).max(end(s)), 0),
+                    // The event carries the last event ID set by an earlier
+                    // block.
+                    _ => (Span::default(), end(data).max(end(ty)), self.last_id.len()),
+                };
+                // The copy starts at the first value the block set, not at
+                // the block's start: the field names before it are not needed.
+                let ty_set = matches!(f.event_type, Some(Val::Block(_)));
+                let id_set = matches!(f.id, Some(Val::Block(_)));
+                let from = data.start().min(if ty_set { ty.start() } else { usize::MAX }).min(if id_set {
+                    id.start()
+                } else {
+                    usize::MAX
+                });
+                if used - from + last_id <= INLINE_CAP {
+                    // The block is consumed before the event is built: built
+                    // first, it would be kept on the stack across those calls
+                    // and stored to the caller at other widths than it is
+                    // loaded there.
+                    let head = MessageEvent::inline_head(&src.bytes()[from..]);
+                    src.skip(f.total);
+                    cur.consumed(f.total);
+                    self.meta_buf.clear();
+                    let shift =
+                        |s: Span, set: bool| if set { Span::new(s.start() - from, s.len()) } else { s };
+                    let last_id = (last_id > 0).then(|| (used - from, self.last_id.ready()));
+                    // SAFETY: the spans, shifted with the copy, point at the
+                    // block's values in `head`, which are valid UTF-8 (see
+                    // `Val`); `INLINE_CAP` bytes from `from` hold them all
+                    // (checked above).
+                    #[allow(unsafe_code)]
+                    return unsafe {
+                        MessageEvent::inline_block(
+                            head,
+                            shift(data, true),
+                            shift(ty, ty_set),
+                            shift(id, id_set),
+                            last_id,
+                        )
+                    };
+                } else {
+                    // The whole block is one slice of the input: the event is
+                    // that slice and the positions of its fields.
+                    let id_shared = if last_id > 0 { self.shared_last_id() } else { None };
+                    let buf = src.take(f.total);
+                    // SAFETY: the spans point at the block's values, valid
+                    // UTF-8 (see `Val`), in `buf` (the block); the shared
+                    // id is a copy of the last event ID, a `str`.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        MessageEvent::from_parts(buf, data, ty, id, id_shared)
+                    }
+                }
+            }
+            _ => {
+                let event = self.owned_event(src.bytes(), f);
+                src.skip(f.total);
+                event
+            }
+        };
+        cur.consumed(f.total);
+        self.meta_buf.clear();
+        event
+    }
+
+    /// Resolves a field for lending: the text at `v`.
+    #[inline]
+    pub(super) fn lend<'a>(&'a self, block: &'a [u8], v: Val, data: bool) -> &'a str {
+        let bytes = match v {
+            Val::Block(s) => &block[s.range()],
+            Val::Owned(s) if data => &self.data_buf[s.range()],
+            Val::Owned(s) => &self.meta_buf[s.range()],
+        };
+        // SAFETY: a `Val` points at valid UTF-8 (see its invariant).
+        #[allow(unsafe_code)]
+        unsafe {
+            utf8_unchecked(bytes)
+        }
+    }
+
+    /// Builds an event whose fields are not all in one slice of the input:
+    /// inline if they fit, else gathered in `data_buf`, which becomes the
+    /// event.
+    #[inline(never)]
+    pub(super) fn owned_event(&mut self, block: &[u8], f: Fields) -> MessageEvent {
+        let data: &[u8] = match f.data {
+            Data::One(Val::Block(s)) => &block[s.range()],
+            // `Owned` data is staged alone in `data_buf`.
+            Data::One(Val::Owned(_)) | Data::Many => &self.data_buf,
+            Data::Empty => &[],
+        };
+        let field = |v: Option<Val>| -> &[u8] {
+            match v {
+                Some(Val::Block(s)) => &block[s.range()],
+                Some(Val::Owned(s)) => &self.meta_buf[s.range()],
+                None => &[],
+            }
+        };
+        let ty = field(f.event_type);
+        // An event without an `id` field carries the last event ID set by an
+        // earlier block: copied when the event fits inline, else shared.
+        let inherit = f.id.is_none();
+        let id = if inherit { &self.last_id[..] } else { field(f.id) };
+        if data.len() + ty.len() + id.len() <= INLINE_CAP {
+            // Gathered inline: `data_buf` keeps its memory for the next one.
+            let mut parts = InlineBuilder::new();
+            let (data, ty, id) = (parts.push(data), parts.push(ty), parts.push(id));
+            self.data_buf.clear();
+            // SAFETY: the spans point at what was pushed: the values of a
+            // dispatched block (see `Val`) and the last event ID.
+            #[allow(unsafe_code)]
+            return unsafe { parts.finish(data, ty, id) };
+        }
+        let id = if inherit { &[][..] } else { id };
+        let len = data.len() + ty.len() + id.len();
+        // The event is gathered in `data_buf` (data of several lines already
+        // is) and split off. The rest of the allocation stays with
+        // `data_buf` for the next events, and once they are all dropped
+        // `reserve` takes the whole allocation back: a consumer that drops
+        // its events allocates nothing per event. A large event takes the
+        // allocation whole, so that small events kept later never pin it;
+        // and an event never shares an allocation much larger than itself
+        // (one taken back from a large event): it is copied out, and the
+        // large allocation let go.
+        let (data_len, ty_len, id_len) = (data.len(), ty.len(), id.len());
+        if let Data::One(Val::Block(s)) = f.data {
+            self.data_buf.clear();
+            self.data_buf.reserve(len);
+            self.data_buf.extend_from_slice(&block[s.range()]);
+        } else {
+            self.data_buf.reserve(ty_len + id_len);
+        }
+        let field = |v: Option<Val>| -> &[u8] {
+            match v {
+                Some(Val::Block(s)) => &block[s.range()],
+                Some(Val::Owned(s)) => &self.meta_buf[s.range()],
+                None => &[],
+            }
+        };
+        let (ty, id) = (field(f.event_type), if inherit { &[][..] } else { field(f.id) });
+        self.data_buf.extend_from_slice(ty);
+        self.data_buf.extend_from_slice(id);
+        let buf = if self.data_buf.capacity() > len.saturating_mul(4) {
+            let copy = BytesMut::from(&self.data_buf[..]);
+            self.data_buf = BytesMut::new();
+            copy
+        } else if len <= SHARED_EVENT_MAX {
+            self.data_buf.split()
+        } else {
+            core::mem::take(&mut self.data_buf)
+        };
+        let data_span = Span::new(0, data_len);
+        let ty_span = Span::new(data_len, ty_len);
+        let id_span = Span::new(data_len + ty_len, id_len);
+        // The next event of several lines reserves this much up front
+        // (see `hinted`), instead of growing step by step.
+        self.data_hint = len.min(self.config.max_data_len);
+        let id_shared = if inherit { self.shared_last_id() } else { None };
+        // SAFETY: `buf` holds the data, the type and the id, where the
+        // spans point, all values of a dispatched block (see `Val`); the
+        // shared id is a copy of the last event ID, a `str`.
+        #[allow(unsafe_code)]
+        unsafe {
+            MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, id_shared)
+        }
+    }
+}

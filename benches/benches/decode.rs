@@ -9,8 +9,9 @@
 //!
 //! Every timed iteration asserts that the decoder produced exactly the
 //! expected number of events (and data bytes). Before timing, each decoder is
-//! run once on each input; one that gets a wrong result, errors or panics is
-//! skipped for that input with a notice on stderr, never silently.
+//! run once on each input and its events compared with the naive reference
+//! decoder's; one that gets a wrong result, errors or panics is skipped for
+//! that input with a notice on stderr, never silently.
 //!
 //! The `memchr-lines` baseline scans the input as one contiguous buffer
 //! (chunking does not apply to it): it is the practical limit, not a decoder.
@@ -48,17 +49,20 @@ fn bench_input(c: &mut Criterion, group_name: &str, input: &Corpus, chunk_size: 
     // their run time bounded.
     group.sampling_mode(SamplingMode::Flat);
 
+    let want = reference::events(&input.bytes);
     for imp in DecoderImpl::ALL {
-        // Correctness gate, once, outside the timed loop.
-        let verdict = match catch_unwind(AssertUnwindSafe(|| imp.decode(&parts))) {
-            Ok(Ok(tally)) if tally == expected => None,
-            Ok(Ok(tally)) => Some(format!(
-                "decoded {} events / {} data bytes, expected {} / {}",
-                tally.events, tally.data_bytes, expected.events, expected.data_bytes
-            )),
-            Ok(Err(err)) => Some(format!("decode error: {err}")),
-            Err(_) => Some("panicked".to_owned()),
-        };
+        // Correctness gate, once, outside the timed loop: every event
+        // against the naive reference decoder, then the tally.
+        let verdict =
+            match catch_unwind(AssertUnwindSafe(|| imp.check(&parts, &want).and(imp.decode(&parts)))) {
+                Ok(Ok(tally)) if tally == expected => None,
+                Ok(Ok(tally)) => Some(format!(
+                    "decoded {} events / {} data bytes, expected {} / {}",
+                    tally.events, tally.data_bytes, expected.events, expected.data_bytes
+                )),
+                Ok(Err(err)) => Some(format!("decode error: {err}")),
+                Err(_) => Some("panicked".to_owned()),
+            };
         if let Some(why) = verdict {
             eprintln!("NOTICE: skipping {} on {group_name}: {why}", imp.name());
             continue;

@@ -36,11 +36,13 @@ struct Options {
     paced: usize,
     burst: usize,
     servers: Vec<String>,
+    /// A server started by hand (`PORT:PID`, to run it under a profiler).
+    external: Option<(u16, u32)>,
 }
 
 fn options() -> Options {
     let mut o =
-        Options { streams: 10_000, paced: 20, burst: 200, servers: vec!["ours".into(), "axum".into()] };
+        Options { streams: 10_000, paced: 20, burst: 200, servers: vec!["ours".into(), "axum".into()], external: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -49,6 +51,11 @@ fn options() -> Options {
             "--paced" => o.paced = value().parse().expect("--paced N"),
             "--burst" => o.burst = value().parse().expect("--burst N"),
             "--servers" => o.servers = value().split(',').map(str::to_owned).collect(),
+            "--external" => {
+                let v = value();
+                let (port, pid) = v.split_once(':').expect("--external PORT:PID");
+                o.external = Some((port.parse().expect("a port"), pid.parse().expect("a pid")));
+            }
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -263,8 +270,14 @@ fn threads(pid: u32) -> usize {
 }
 
 fn run(name: &str, port: u16, o: &Options) -> Figures {
-    let mut child = start(name, port, o.streams);
-    let pid = child.id();
+    let (mut child, port, pid) = match o.external {
+        Some((port, pid)) => (None, port, pid),
+        None => {
+            let child = start(name, port, o.streams);
+            let pid = child.id();
+            (Some(child), port, pid)
+        }
+    };
     wait_healthy(port);
     let server: SocketAddr = ([127, 0, 0, 1], port).into();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
@@ -329,8 +342,10 @@ fn run(name: &str, port: u16, o: &Options) -> Figures {
             threads: threads(pid),
         }
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    if let Some(child) = child.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     figures
 }
 

@@ -1,10 +1,11 @@
 //! Arbitrary sequences of inputs and time steps drive the EventSource client:
 //! it never panics, CLOSED is terminal, and its deadlines are never in the
-//! past once it has handled the present.
+//! past once it has handled the present. Comments are reported, restarts
+//! and connection failures (fatal or not) come at any point.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_proto::{Backoff, Client, ClientConfig, Command, ReadyState};
+use sse_proto::{Backoff, Client, ClientConfig, Command, ConnectError, ReadyState};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, arbitrary::Arbitrary)]
@@ -17,6 +18,9 @@ enum Op {
     Advance(u16),
     AdvanceToTimeout,
     Close,
+    Restart,
+    ConnectFailed(bool),
+    ErrorHead,
 }
 
 fuzz_target!(|input: (bool, u64, Vec<Op>)| {
@@ -26,6 +30,8 @@ fuzz_target!(|input: (bool, u64, Vec<Op>)| {
         .seed(seed)
         .read_timeout(Duration::from_millis(700))
         .max_redirects(3)
+        .comments(seed & 2 == 0)
+        .max_error_body(64)
         .decoder(sse_proto::DecoderConfig::default().max_line_len(256).max_data_len(1024));
     if backoff {
         config = config.backoff(Backoff::default());
@@ -57,6 +63,16 @@ fuzz_target!(|input: (bool, u64, Vec<Op>)| {
                 }
             }
             Op::Close => client.close(),
+            Op::Restart => client.restart(now),
+            Op::ConnectFailed(tls) => {
+                let error = if tls {
+                    ConnectError::Tls { reason: "bad certificate".into() }
+                } else {
+                    ConnectError::Connect { reason: "refused".into() }
+                };
+                client.handle_connect_error(error, now);
+            }
+            Op::ErrorHead => client.handle_input(b"HTTP/1.1 500 E\r\nContent-Length: 5\r\n\r\nno", now),
         }
         while let Some(cmd) = client.poll_command() {
             if let Command::Connect(req) = cmd {

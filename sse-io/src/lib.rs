@@ -18,7 +18,12 @@
 //!   subscriber;
 //! - [`Reactive`] values whose watchers get the newest state, coalesced;
 //! - [`Metrics`] in Prometheus text;
-//! - an [`EventSource`] client that reconnects with `Last-Event-ID`.
+//! - an [`EventSource`] client that reconnects with `Last-Event-ID`, over
+//!   `http://` and (feature `tls`) `https://`, with comments, `restart`,
+//!   POST bodies and errors that say whether it retries;
+//! - TLS on both sides with rustls (feature `tls`, ring; or `aws-lc-rs`):
+//!   [`ClientTls`] for clients, [`ServerTls`] with [`ServerBuilder::tls`]
+//!   for servers.
 //!
 //! Subscriptions, watchers and the client are `futures_core::Stream`s.
 //!
@@ -53,11 +58,13 @@ mod runtime;
 mod server;
 mod signal;
 mod stream;
+#[cfg(feature = "rustls-core")]
+mod tls;
 
 pub use broadcast::{
     Broadcast, BroadcastBuilder, RESET_EVENT, ReplayStore, Resume, SlowPolicy, Subscription, SubscriptionItem,
 };
-pub use client::EventSource;
+pub use client::{Connector, EventSource};
 pub use cors::Cors;
 pub use metrics::Metrics;
 pub use reactive::{Reactive, Watcher};
@@ -67,6 +74,13 @@ pub use runtime::{BoxFuture, Runtime, timeout, timeout_at};
 pub use server::{Bound, Server, ServerBuilder, Shutdown, serve};
 pub use stream::{SendError, Sse};
 
+/// rustls, re-exported for configurations made by hand.
+#[cfg(feature = "rustls-core")]
+pub use rustls;
 /// The protocol crate, re-exported: `Event`, `Request`, `ReplayConfig`...
 pub use sse_proto as proto;
-pub use sse_proto::{ClientConfig, ClientEvent, Event, ReadyState, ReplayConfig, Request};
+pub use sse_proto::{
+    ClientConfig, ClientEvent, ConnectError, ErrorCause, Event, ReadyState, ReplayConfig, Request,
+};
+#[cfg(feature = "rustls-core")]
+pub use tls::{ClientTls, ServerTls, TlsError};

@@ -53,6 +53,51 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Connects to `addr`.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Stream>>;
+
+    /// Resolves `host` (a name, not an IP literal) to the addresses of
+    /// `port`, without blocking the executor.
+    ///
+    /// The default runs the system resolver, which blocks, on a thread of
+    /// its own: a slow or hung resolver holds neither a task nor an executor
+    /// thread, and the caller bounds the wait with [`timeout`] (the
+    /// `EventSource` does). A runtime with a resolver or a blocking pool of
+    /// its own may override it.
+    fn resolve(&self, host: &str, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>> {
+        resolve_on_thread(host.to_owned(), port)
+    }
+}
+
+/// The system resolver on a short-lived thread; the future completes with
+/// its answer (or never, if the resolver hangs: callers time it out).
+fn resolve_on_thread(host: String, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>> {
+    use std::net::ToSocketAddrs;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Poll, Waker};
+
+    type Slot = Mutex<(Option<io::Result<Vec<SocketAddr>>>, Option<Waker>)>;
+    let slot: Arc<Slot> = Arc::default();
+    let answer = slot.clone();
+    let spawned = std::thread::Builder::new().name("sse-io-resolve".into()).spawn(move || {
+        let result = (host.as_str(), port).to_socket_addrs().map(Iterator::collect);
+        let mut slot = answer.lock().unwrap_or_else(|e| e.into_inner());
+        slot.0 = Some(result);
+        if let Some(waker) = slot.1.take() {
+            waker.wake();
+        }
+    });
+    if let Err(e) = spawned {
+        return Box::pin(async move { Err(e) });
+    }
+    Box::pin(futures_lite::future::poll_fn(move |cx| {
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.0.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                slot.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }))
 }
 
 /// Runs `fut` with a deadline: `None` if `duration` passes first.

@@ -113,6 +113,9 @@ pub(crate) struct App<R> {
     pub(crate) shutdown: Shutdown,
     /// Notified when a connection ends (shutdown waits on it).
     idle: event_listener::Event,
+    /// TLS for every accepted connection, when set.
+    #[cfg(feature = "rustls-core")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 /// Builds a [`Server`]: its routes, limits and counters.
@@ -139,6 +142,8 @@ pub struct ServerBuilder<R> {
     routes: Option<crate::router::RouteTable>,
     limits: Limits,
     metrics: Option<Arc<Metrics>>,
+    #[cfg(feature = "rustls-core")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl<R: Runtime> fmt::Debug for ServerBuilder<R> {
@@ -206,6 +211,14 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
+    /// Serves every accepted connection over TLS (`https://`): the
+    /// handshake must complete within the head timeout. (Feature `tls`.)
+    #[cfg(feature = "rustls-core")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The server.
     ///
     /// # Errors
@@ -223,6 +236,8 @@ impl<R: Runtime> ServerBuilder<R> {
                 metrics: self.metrics.unwrap_or_default(),
                 shutdown: Shutdown::default(),
                 idle: event_listener::Event::new(),
+                #[cfg(feature = "rustls-core")]
+                tls: self.tls,
             }),
         })
     }
@@ -249,7 +264,14 @@ impl<R: Runtime> fmt::Debug for Server<R> {
 impl<R: Runtime> Server<R> {
     /// A builder for a server on `rt`.
     pub fn builder(rt: R) -> ServerBuilder<R> {
-        ServerBuilder { rt, routes: None, limits: Limits::default(), metrics: None }
+        ServerBuilder {
+            rt,
+            routes: None,
+            limits: Limits::default(),
+            metrics: None,
+            #[cfg(feature = "rustls-core")]
+            tls: None,
+        }
     }
 
     /// A server of `router` with default limits.
@@ -304,6 +326,31 @@ impl<R: Runtime> Server<R> {
         }
         let _open = Open(app);
         crate::conn::serve(app, io).await;
+    }
+
+    /// Serves one connection accepted by [`Bound::run`]: over TLS when the
+    /// builder set it, else as it is.
+    async fn serve_accepted(&self, io: R::Stream) {
+        #[cfg(feature = "rustls-core")]
+        if let Some(tls) = &self.app.tls {
+            return self.serve_tls_connection(io, tls).await;
+        }
+        self.serve_connection(io).await
+    }
+
+    /// Serves one connection over TLS: the handshake (within the head
+    /// timeout; a client that fails it or stalls is dropped), then as
+    /// [`serve_connection`](Self::serve_connection). (Feature `tls`.)
+    #[cfg(feature = "rustls-core")]
+    pub async fn serve_tls_connection<IO>(&self, io: IO, tls: &crate::tls::ServerTls)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let app = &*self.app;
+        let deadline = app.rt.now() + app.limits.head_timeout;
+        if let Some(Ok(stream)) = timeout_at(&app.rt, deadline, tls.acceptor().accept(io)).await {
+            self.serve_connection(stream).await;
+        }
     }
 }
 
@@ -376,7 +423,7 @@ impl<R: Runtime> Bound<R> {
                 continue;
             }
             let server = self.server.clone();
-            app.rt.spawn(Box::pin(async move { server.serve_connection(stream).await }));
+            app.rt.spawn(Box::pin(async move { server.serve_accepted(stream).await }));
         }
         drop(self.listener);
         // Every connection saw the shutdown signal and is ending; wait for

@@ -701,16 +701,17 @@ pub async fn event_source_client_reconnects_and_resumes<R: Runtime>(rt: R) {
     for i in 4..=5 {
         feed.publish(Event::new(format!("e{i}"))).unwrap();
     }
-    let mut errors = 0;
+    let (mut ends, mut errors) = (0, 0);
     while data.len() < 5 {
         match source.next().await.expect("still open") {
             ClientEvent::Message(m) => data.push(m.data().to_owned()),
+            ClientEvent::Ended { .. } => ends += 1,
             ClientEvent::Error { .. } => errors += 1,
             _ => {}
         }
     }
     assert_eq!(data, ["e1", "e2", "e3", "e4", "e5"]);
-    assert_eq!(errors, 1);
+    assert_eq!((ends, errors), (1, 0), "the server's clean end is not an error");
     assert_eq!(source.last_event_id(), "5");
     assert_eq!(streams.lock().unwrap()[1].0.as_deref(), Some("3"), "resumed with Last-Event-ID");
     source.close();

@@ -167,7 +167,8 @@ mod url;
 
 #[cfg(feature = "std")]
 pub use client::{
-    Backoff, Client, ClientConfig, ClientEvent, Command, ConfigError, ConnectRequest, ErrorCause, ReadyState,
+    Backoff, Client, ClientConfig, ClientEvent, Command, ConfigError, ConnectError, ConnectRequest,
+    ErrorCause, ReadyState,
 };
 pub use decoder::{DecodeError, Decoder, DecoderConfig, EventRef};
 pub use encoder::{EncodeError, Event, FrameBuf, IntoEventId, encode_comment};

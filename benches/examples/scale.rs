@@ -176,10 +176,10 @@ impl Publisher {
             buf.extend_from_slice(&byte[..n]);
             if let Some(head) = ResponseHead::parse(&buf, 8192).expect("a valid head") {
                 assert_eq!(head.status, 200, "publish: {}", String::from_utf8_lossy(&buf));
-                if let sse_proto::BodyFraming::Length(len) = head.framing {
-                    if buf.len() >= head.head_len + len as usize {
-                        return;
-                    }
+                if let sse_proto::BodyFraming::Length(len) = head.framing
+                    && buf.len() >= head.head_len + len as usize
+                {
+                    return;
                 }
             }
         }
@@ -300,9 +300,10 @@ fn run(name: &str, port: u16, o: &Options) -> Figures {
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while tally.connected.load(Ordering::SeqCst) < o.streams {
-            let errors = tally.errors.lock().unwrap();
-            assert!(errors.is_empty(), "{name}: {} streams failed, first: {}", errors.len(), errors[0]);
-            drop(errors);
+            {
+                let errors = tally.errors.lock().unwrap();
+                assert!(errors.is_empty(), "{name}: {} streams failed, first: {}", errors.len(), errors[0]);
+            }
             assert!(Instant::now() < deadline, "{name}: streams did not all connect");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -309,6 +309,8 @@ where
     IO: AsyncWrite + Unpin,
 {
     let (mut status, headers, mut body) = response.into_parts();
+    // An overloaded server frees the descriptor.
+    close |= status == 503;
     let mut fields: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + grant.len());
     for (name, value) in &headers {
         if validate_header(name, value).is_err() {
@@ -483,6 +485,15 @@ where
 
             if self.session.is_none() {
                 if self.shared.is_started() {
+                    let limits = &self.app.limits;
+                    if self.app.metrics.open_streams.load(Ordering::Relaxed) as usize
+                        >= limits.max_connections
+                    {
+                        // At the stream limit: a refusal the client retries.
+                        self.app.metrics.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                        let response = status_response(503).header("Retry-After", "1");
+                        return Poll::Ready(Outcome::Plain(response, self.view()));
+                    }
                     if let Err(response) = self.start_stream(clock(&self.app.rt)) {
                         return Poll::Ready(Outcome::Plain(response, self.view()));
                     }

@@ -28,10 +28,37 @@ pub(crate) struct Limits {
     pub(crate) drain_timeout: Duration,
 }
 
+/// Connections beyond the stream limit that are still read, so that plain
+/// requests (publishing, `/health`) get in and refused streams get their
+/// `503` while the streams are at their limit.
+pub(crate) const PLAIN_HEADROOM: usize = 64;
+
+/// The default stream limit: what the process's descriptor limit leaves
+/// after headroom for plain requests, refusals, listeners, files and
+/// outgoing connections (a twentieth of the limit, at least 128).
+fn default_max_connections() -> usize {
+    match descriptor_limit() {
+        Some(limit) => limit.saturating_sub((limit / 20).max(2 * PLAIN_HEADROOM)).max(1),
+        None => 10_000,
+    }
+}
+
+/// The soft limit on open files of this process, if the platform says.
+#[cfg(unix)]
+fn descriptor_limit() -> Option<usize> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    usize::try_from(limit).ok()
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<usize> {
+    None
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 10_000,
+            max_connections: default_max_connections(),
             head_timeout: Duration::from_secs(10),
             max_head_len: 16 * 1024,
             max_body_len: 1024 * 1024,
@@ -159,7 +186,12 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
-    /// Connections served at once; more get `503` (default 10 000).
+    /// Event streams served at once; more get `503` with `Retry-After`
+    /// (default: the process's descriptor limit less a twentieth of it, at
+    /// least 128: 19,000 with a limit of 20,000). Beyond it, a few more
+    /// connections are still read, so that plain requests (publishing,
+    /// `/health`) get in; past those, new connections get an immediate
+    /// `503`.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.limits.max_connections = n.max(1);
         self
@@ -408,7 +440,7 @@ impl<R: Runtime> Bound<R> {
                 app.rt.sleep(Duration::from_millis(5)).await;
                 continue;
             };
-            if app.metrics.open_connections() as usize >= app.limits.max_connections {
+            if app.metrics.open_connections() as usize >= app.limits.max_connections + PLAIN_HEADROOM {
                 app.metrics.rejected_connections.fetch_add(1, Ordering::Relaxed);
                 let rt = app.rt.clone();
                 app.rt.spawn(Box::pin(async move {

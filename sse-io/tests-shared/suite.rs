@@ -626,13 +626,18 @@ async fn read_response<S: futures_lite::AsyncRead + Unpin>(conn: &mut S) -> Stri
     read_response_of(conn, false).await
 }
 
-pub async fn connection_limit_answers_503<R: Runtime>(rt: R) {
-    let (addr, shutdown, metrics) =
-        start(&rt, Router::new().get("/s", hold(&[])), |b| b.max_connections(2)).await;
+pub async fn at_the_stream_limit_streams_get_503_and_plain_requests_get_in<R: Runtime>(rt: R) {
+    let router = Router::new().get("/s", hold(&[])).observability();
+    let (addr, shutdown, metrics) = start(&rt, router, |b| b.max_connections(2)).await;
     let _a = StreamReader::open(&rt, addr, "/s", None).await;
     let _b = StreamReader::open(&rt, addr, "/s", None).await;
-    wait_for(&rt, || metrics.open_connections() == 2).await;
-    assert!(raw_request(&rt, addr, b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n").await.starts_with("HTTP/1.1 503 "));
+    wait_for(&rt, || metrics.open_streams() == 2).await;
+    let refused = raw_request(&rt, addr, b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 503 ") && refused.contains("Retry-After: 1\r\n"), "{refused}");
+    let health =
+        raw_request(&rt, addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(health.starts_with("HTTP/1.1 200 "), "{health}");
+    assert_eq!(metrics.open_streams(), 2);
     shutdown.trigger();
 }
 
@@ -822,7 +827,7 @@ macro_rules! runtime_suite {
             shutdown_drains_and_run_returns,
             bad_requests_get_their_status,
             plain_responses_keep_the_connection_and_answer_expect_continue,
-            connection_limit_answers_503,
+            at_the_stream_limit_streams_get_503_and_plain_requests_get_in,
             ten_thousand_sequential_connections_leak_nothing,
             event_source_client_reconnects_and_resumes,
             cors_grants_only_the_allowed_origins,

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run -p sse-smol --example clock [-- --addr 127.0.0.1:8080]
+//!     [--tls-cert PEM --tls-key PEM]
 //! ```
 //!
 //! Open <http://127.0.0.1:8080/> for a page whose `EventSource` shows the
@@ -52,15 +53,23 @@ async fn clock(ctx: Ctx) -> Result<(), SendError> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = args::Args::parse("clock [--addr HOST:PORT]", &["addr"]).addr("127.0.0.1:8080");
+    let args = args::Args::parse(
+        "clock [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]",
+        &["addr", "tls-cert", "tls-key"],
+    );
+    let addr = args.addr("127.0.0.1:8080");
+    let mut builder = Server::builder(Smol);
+    if let Some(tls) = args.tls() {
+        builder = builder.tls(tls);
+    }
     let router = Router::new()
         .get("/", |_ctx: Ctx| async { Response::html(include_str!("clock.html")) })
         .get("/events/clock", clock)
         .observability();
     smol::block_on(async {
-        let server = Server::new(Smol, router)?.bind(addr).await?;
-        let at = server.local_addr();
-        eprintln!("clock: open http://{at}/ (or curl -N http://{at}/events/clock)");
+        let server = builder.router(router).build()?.bind(addr).await?;
+        let (scheme, at) = (args.scheme(), server.local_addr());
+        eprintln!("clock: open {scheme}://{at}/ (or curl -N {scheme}://{at}/events/clock)");
         server.run().await
     })
 }

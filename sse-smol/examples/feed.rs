@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p sse-smol --example feed -- [--addr 127.0.0.1:8080] [--max-connections N]
-//!     [--token T] [--cors-origin ORIGIN]...
+//!     [--token T] [--cors-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]
 //! curl -N http://127.0.0.1:8080/events/feed
 //! curl -d 'hello' 'http://127.0.0.1:8080/publish?event=greeting'
 //! ```
@@ -21,7 +21,8 @@
 //!   send), else 401 with `WWW-Authenticate: Bearer`, before any stream;
 //! - with `--cors-origin ORIGIN` (repeatable), those origins get CORS
 //!   grants with credentials and preflight answers; no one else does;
-//! - `/metrics` and `/health` serve the counters.
+//! - `/metrics` and `/health` serve the counters;
+//! - with `--tls-cert PEM --tls-key PEM`, everything is served over TLS.
 
 #[path = "common/args.rs"]
 mod args;
@@ -30,8 +31,8 @@ use std::sync::Arc;
 
 use sse_smol::{Broadcast, Cors, Ctx, Event, Metrics, Response, Router, Server, Smol};
 
-const USAGE: &str =
-    "feed [--addr HOST:PORT] [--max-connections N] [--token T] [--cors-origin ORIGIN]... [--redis URL]";
+const USAGE: &str = "feed [--addr HOST:PORT] [--max-connections N] [--token T] [--cors-origin ORIGIN]... [--redis URL] \
+     [--tls-cert PEM --tls-key PEM]";
 
 struct App {
     feed: Broadcast,
@@ -82,7 +83,10 @@ async fn publish(ctx: Ctx<App>) -> Result<Response, Response> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::parse(USAGE, &["addr", "max-connections", "token", "cors-origin", "redis"]);
+    let args = args::Args::parse(
+        USAGE,
+        &["addr", "max-connections", "token", "cors-origin", "redis", "tls-cert", "tls-key"],
+    );
     if args.get("redis").is_some() {
         eprintln!("feed: --redis needs the sse-redis broker, which this build does not include");
         std::process::exit(2);
@@ -107,9 +111,13 @@ fn main() -> std::io::Result<()> {
     if let Some(n) = args.number("max-connections") {
         builder = builder.max_connections(n);
     }
+    if let Some(tls) = args.tls() {
+        builder = builder.tls(tls);
+    }
     smol::block_on(async {
         let server = builder.build()?.bind(addr).await?;
-        eprintln!("feed: http://{0}/events/feed, publish with POST http://{0}/publish", server.local_addr());
+        let (scheme, at) = (args.scheme(), server.local_addr());
+        eprintln!("feed: {scheme}://{at}/events/feed, publish with POST {scheme}://{at}/publish");
         server.run().await
     })
 }

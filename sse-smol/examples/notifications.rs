@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run -p sse-smol --example notifications [-- --addr 127.0.0.1:8080]
+//!     [--tls-cert PEM --tls-key PEM]
 //! curl -N http://127.0.0.1:8080/events/notifications
 //! curl -d 'deploy finished' http://127.0.0.1:8080/notify
 //! ```
@@ -44,7 +45,12 @@ async fn notifications(ctx: Ctx<Reactive<State>>) -> Result<(), SendError> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = args::Args::parse("notifications [--addr HOST:PORT]", &["addr"]).addr("127.0.0.1:8080");
+    let args = args::Args::parse(
+        "notifications [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM]",
+        &["addr", "tls-cert", "tls-key"],
+    );
+    let addr = args.addr("127.0.0.1:8080");
+    let tls = args.tls();
     let state = Reactive::new(State { count: 0, message: "started".into() });
     let ticker = state.clone();
     smol::spawn(async move {
@@ -62,8 +68,12 @@ fn main() -> std::io::Result<()> {
         .get("/events/notifications", notifications)
         .observability();
     smol::block_on(async {
-        let server = Server::new(Smol, router)?.bind(addr).await?;
-        eprintln!("notifications: curl -N http://{}/events/notifications", server.local_addr());
+        let mut builder = Server::builder(Smol).router(router);
+        if let Some(tls) = tls {
+            builder = builder.tls(tls);
+        }
+        let server = builder.build()?.bind(addr).await?;
+        eprintln!("notifications: curl -N {}://{}/events/notifications", args.scheme(), server.local_addr());
         server.run().await
     })
 }

@@ -1,5 +1,6 @@
 //! Command-line options of the examples: `--name value` or `--name=value`,
 //! some repeatable. Unknown options are refused with the usage line.
+//! Every example takes `--tls-cert PEM --tls-key PEM` to serve `https://`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::exit;
@@ -74,5 +75,29 @@ impl Args {
                 exit(2)
             }
         }
+    }
+
+    /// `--tls-cert PEM --tls-key PEM` (both or neither): the server's TLS;
+    /// exits when a file cannot be read or the pair is refused.
+    pub(crate) fn tls(&self) -> Option<sse_smol::ServerTls> {
+        let fail = |msg: String| -> ! {
+            eprintln!("{msg}");
+            exit(2)
+        };
+        let (cert, key) = match (self.get("tls-cert"), self.get("tls-key")) {
+            (None, None) => return None,
+            (Some(cert), Some(key)) => (cert, key),
+            _ => fail("--tls-cert and --tls-key go together".into()),
+        };
+        let read = |path: &str| std::fs::read(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        match sse_smol::ServerTls::from_pem(&read(cert), &read(key)) {
+            Ok(tls) => Some(tls),
+            Err(e) => fail(format!("--tls-cert {cert} --tls-key {key}: {e}")),
+        }
+    }
+
+    /// `https` with `--tls-cert`, else `http`: for the start-up message.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.get("tls-cert").is_some() { "https" } else { "http" }
     }
 }

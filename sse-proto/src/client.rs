@@ -447,6 +447,8 @@ impl fmt::Display for ErrorCause {
     }
 }
 
+impl core::error::Error for ErrorCause {}
+
 /// What the client reports to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -63,7 +63,22 @@ where
                 break;
             }
         };
-        if !exchange(app, &mut io, request, &mut buf).await {
+        // The transient phases are boxed, so that the task of a connection
+        // holds, for as long as a stream lasts, only what the stream needs.
+        let keep = match Box::pin(exchange(app, &mut io, request, &mut buf)).await {
+            Prepared::Done(keep) => keep,
+            Prepared::Drive(head, shared, handler) => {
+                let (version, keep_alive) = (head.version, head.keep_alive);
+                match Driver::new(app, &mut io, shared, handler, head, &mut buf).await {
+                    Outcome::Plain(response, view, grant) => {
+                        let close = !keep_alive || view.read_closed || app.shutdown.is_triggered();
+                        Box::pin(plain_with(app, &mut io, response, &grant, close, version, view)).await
+                    }
+                    Outcome::Ended => false,
+                }
+            }
+        };
+        if !keep {
             break;
         }
     }
@@ -168,7 +183,17 @@ async fn write_all<R: Runtime, IO: AsyncWrite + Unpin>(
 
 /// Serves one request. Returns whether the connection stays open for the
 /// next one.
-async fn exchange<R: Runtime, IO>(app: &App<R>, io: &mut IO, request: Request, buf: &mut Vec<u8>) -> bool
+/// What the first part of an exchange leaves to do.
+enum Prepared {
+    /// Answered already; whether the connection stays open.
+    Done(bool),
+    /// A handler to drive (the connection's task does, holding only this).
+    Drive(StreamHead, Arc<StreamShared>, BoxFuture<'static, Response>),
+}
+
+/// Routes a request, reads its body and calls its handler; answers at once
+/// what the server answers itself.
+async fn exchange<R: Runtime, IO>(app: &App<R>, io: &mut IO, request: Request, buf: &mut Vec<u8>) -> Prepared
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -183,10 +208,10 @@ where
     if request.target() == "*" {
         // `OPTIONS *`: what the server as a whole takes (RFC 9110 §9.3.7).
         let response = Response::new(204).header("Allow", "GET, HEAD, POST, OPTIONS");
-        return Box::pin(plain(app, io, &request, response, &grant, !can_stay)).await;
+        return Prepared::Done(plain(app, io, &request, response, &grant, !can_stay).await);
     }
     let Some(matched) = routes.find(request.path()) else {
-        return Box::pin(plain(app, io, &request, status_response(404), &grant, !can_stay)).await;
+        return Prepared::Done(plain(app, io, &request, status_response(404), &grant, !can_stay).await);
     };
     let allow = matched.endpoint.allow();
     let handler = match matched.endpoint.find(request.method()) {
@@ -196,39 +221,35 @@ where
                 Some(cors) if Cors::is_preflight(&request) => cors.preflight(&request, &allow),
                 _ => Response::new(204).header("Allow", &allow),
             };
-            return Box::pin(plain(app, io, &request, response, &grant, !can_stay)).await;
+            return Prepared::Done(plain(app, io, &request, response, &grant, !can_stay).await);
         }
         None => {
             let response = status_response(405).header("Allow", &allow);
-            return Box::pin(plain(app, io, &request, response, &grant, !can_stay)).await;
+            return Prepared::Done(plain(app, io, &request, response, &grant, !can_stay).await);
         }
     };
-    let body = match Box::pin(read_body(app, io, &request, buf)).await {
+    let body = match read_body(app, io, &request, buf).await {
         Ok(body) => body,
         Err(Some(response)) => {
             app.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
-            let _ = Box::pin(write_all(app, io, &response)).await;
-            return false;
+            let _ = write_all(app, io, &response).await;
+            return Prepared::Done(false);
         }
-        Err(None) => return false,
+        Err(None) => return Prepared::Done(false),
     };
     let config = routes.config_of(matched.endpoint);
     let params = matched.params;
     let stream = StreamShared::new(app.limits.stream_queue, request.last_event_id());
     app.shutdown.register(&stream);
-    let head_only = request.method() == "HEAD";
-    let version = request.version();
-    let keep_alive = request.keep_alive();
+    let head = StreamHead {
+        config,
+        grant,
+        version: request.version(),
+        head_only: request.method() == "HEAD",
+        keep_alive: request.keep_alive(),
+    };
     let future = handler(parts(request, params, body, stream.clone(), app.metrics.clone()));
-    let head = StreamHead { config, grant: &grant, version, head_only };
-    let driver = Driver::new(app, io, stream, future, head, buf);
-    match driver.await {
-        Outcome::Plain(response, request_view) => {
-            let close = !keep_alive || request_view.read_closed || app.shutdown.is_triggered();
-            Box::pin(plain_with(app, io, response, &grant, close, version, request_view)).await
-        }
-        Outcome::Ended => false,
-    }
+    Prepared::Drive(head, stream, future)
 }
 
 /// Reads a request body per its framing (RFC 9112 §6), answering
@@ -344,22 +365,25 @@ where
 
 /// How a driven exchange ended.
 enum Outcome {
-    /// The handler answered without streaming.
-    Plain(Response, RequestView),
+    /// The handler answered without streaming (with the CORS grant for
+    /// the answer).
+    Plain(Response, RequestView, Vec<(String, String)>),
     /// A stream ended (cleanly or not), or the client left: the connection
     /// closes.
     Ended,
 }
 
 /// What a stream's head is made of, should the handler start one.
-struct StreamHead<'a> {
+struct StreamHead {
     /// The route's settings (validated when the router was built).
     config: Arc<sse_proto::ServerConfig>,
     /// CORS grant headers for this request.
-    grant: &'a [(String, String)],
+    grant: Vec<(String, String)>,
     version: Version,
     /// A HEAD request: the head only.
     head_only: bool,
+    /// The client allows the connection to stay open after a plain answer.
+    keep_alive: bool,
 }
 
 /// Drives one exchange: the handler's future and, once it starts one, its
@@ -373,7 +397,7 @@ struct Driver<'a, R: Runtime, IO> {
     handler: Option<BoxFuture<'static, Response>>,
     /// What the handler returned, if it did.
     returned: Option<Response>,
-    head: StreamHead<'a>,
+    head: StreamHead,
     session: Option<ServerSession>,
     /// Bytes to write, and how many of them are written.
     out: Vec<u8>,
@@ -405,7 +429,7 @@ where
         io: &'a mut IO,
         shared: Arc<StreamShared>,
         handler: BoxFuture<'static, Response>,
-        head: StreamHead<'a>,
+        head: StreamHead,
         buf: &'a mut Vec<u8>,
     ) -> Self {
         Driver {
@@ -430,6 +454,11 @@ where
             shutdown_seen: false,
             read_wake: None,
         }
+    }
+
+    fn plain(&mut self, response: Response) -> Outcome {
+        let view = self.view();
+        Outcome::Plain(response, view, std::mem::take(&mut self.head.grant))
     }
 
     fn view(&self) -> RequestView {
@@ -460,7 +489,7 @@ where
         // The route's settings (validated when the router was built) and the
         // CORS grant for this request.
         let mut config = (*self.head.config).clone();
-        for (name, value) in self.head.grant {
+        for (name, value) in &self.head.grant {
             config = config.header(name, value);
         }
         let mut session =
@@ -492,10 +521,10 @@ where
                         // At the stream limit: a refusal the client retries.
                         self.app.metrics.rejected_connections.fetch_add(1, Ordering::Relaxed);
                         let response = status_response(503).header("Retry-After", "1");
-                        return Poll::Ready(Outcome::Plain(response, self.view()));
+                        return Poll::Ready(self.plain(response));
                     }
                     if let Err(response) = self.start_stream(clock(&self.app.rt)) {
-                        return Poll::Ready(Outcome::Plain(response, self.view()));
+                        return Poll::Ready(self.plain(response));
                     }
                     if self.shutdown_seen {
                         // Started after shutdown began: the head, then the end.
@@ -503,10 +532,10 @@ where
                     }
                     progress = true;
                 } else if let Some(response) = self.returned.take() {
-                    return Poll::Ready(Outcome::Plain(response, self.view()));
+                    return Poll::Ready(self.plain(response));
                 } else if self.shutdown_seen {
                     let response = status_response(503).header("Retry-After", "1");
-                    return Poll::Ready(Outcome::Plain(response, self.view()));
+                    return Poll::Ready(self.plain(response));
                 }
             }
 

@@ -365,7 +365,9 @@ impl<R: Runtime> Server<R> {
     async fn serve_accepted(&self, io: R::Stream) {
         #[cfg(feature = "rustls-core")]
         if let Some(tls) = &self.app.tls {
-            return self.serve_tls_connection(io, tls).await;
+            // Boxed: a TLS connection's state is large, and the task of a
+            // plain connection must not reserve room for it.
+            return Box::pin(self.serve_tls_connection(io, tls)).await;
         }
         self.serve_connection(io).await
     }

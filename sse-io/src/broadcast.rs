@@ -13,7 +13,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use sse_proto::{EncodeError, Event, Replay, ReplayConfig, ReplayLog};
 
+use crate::broker::{Broker, History, Position};
 use crate::metrics::Metrics;
+use crate::runtime::BoxFuture;
+use crate::topics::Membership;
 
 /// The event type of the reset event a resuming subscriber gets when the
 /// events it missed are no longer known (its id is unknown or evicted), or
@@ -36,51 +39,6 @@ pub enum SlowPolicy {
     DropOldest,
 }
 
-/// What a resume finds in a [`ReplayStore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Resume {
-    /// The frames after the id, oldest first.
-    Frames(Vec<Bytes>),
-    /// Nothing was missed.
-    UpToDate,
-    /// The id is unknown or evicted.
-    Gap,
-}
-
-/// Where published frames are kept for replay. The in-memory
-/// [`ReplayLog`] implements it; a distributed engine (Redis Streams, say)
-/// can take its place.
-pub trait ReplayStore: Send + 'static {
-    /// A fresh, increasing id.
-    fn next_id(&mut self) -> String;
-    /// Keeps `frame` under `id`.
-    fn append(&mut self, id: &str, frame: Bytes, now: Instant);
-    /// What a subscriber that last saw `id` missed.
-    fn since(&mut self, id: &str, now: Instant) -> Resume;
-    /// The newest id appended, if any.
-    fn newest_id(&self) -> Option<String>;
-}
-
-impl ReplayStore for ReplayLog {
-    fn next_id(&mut self) -> String {
-        ReplayLog::next_id(self)
-    }
-    fn append(&mut self, id: &str, frame: Bytes, now: Instant) {
-        self.push(id, frame, now);
-    }
-    fn since(&mut self, id: &str, now: Instant) -> Resume {
-        match ReplayLog::since(self, id, now) {
-            Replay::Frames(frames) => Resume::Frames(frames.map(|(_, f)| f.clone()).collect()),
-            Replay::UpToDate => Resume::UpToDate,
-            Replay::Gap => Resume::Gap,
-        }
-    }
-    fn newest_id(&self) -> Option<String> {
-        ReplayLog::newest_id(self).map(str::to_owned)
-    }
-}
-
 #[derive(Default)]
 struct QueueState {
     frames: VecDeque<Bytes>,
@@ -93,27 +51,141 @@ struct QueueState {
     /// The connection driver reading this queue directly (a subscription
     /// forwarded to a stream), woken on each publish.
     driver: Option<Waker>,
+    /// A topic subscriber resuming through a broker: live frames wait here
+    /// until its replay is merged in front of them.
+    pending: Option<Pending>,
 }
 
-struct Queue {
+/// A resuming topic subscriber's live frames, held while its replay is read
+/// (subscribe, buffer, replay, merge: nothing published meanwhile is missed,
+/// and what the replay already holds is dropped by sequence number).
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// Live frames with their sequence numbers, oldest first.
+    pub(crate) buffered: VecDeque<(u64, Bytes)>,
+    /// The channel's position when this subscriber joined: `None` until the
+    /// broker started the topic's live feed, then the newest event
+    /// delivered before this subscriber (`Some(None)`: none).
+    pub(crate) until: Option<Option<Position>>,
+    /// The broker lost track of the topic meanwhile: the merge becomes a
+    /// reset at this position.
+    pub(crate) lost: Option<Option<Position>>,
+    /// Frames were dropped under the drop-oldest policy.
+    pub(crate) lagged: bool,
+}
+
+pub(crate) struct Queue {
     state: Mutex<QueueState>,
     ready: event_listener::Event,
 }
 
 impl QueueState {
     fn has_item(&self) -> bool {
-        self.lagged || self.dropped || !self.frames.is_empty()
+        self.pending.is_none() && (self.lagged || self.dropped || !self.frames.is_empty())
     }
 }
 
 impl Queue {
+    pub(crate) fn new(pending: Option<Pending>) -> Arc<Queue> {
+        Arc::new(Queue {
+            state: Mutex::new(QueueState { pending, ..QueueState::default() }),
+            ready: event_listener::Event::new(),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Wakes whoever reads the queue.
+    fn wake(&self, mut q: std::sync::MutexGuard<'_, QueueState>) {
+        let driver = q.driver.take();
+        drop(q);
+        wake_readers(self, driver);
+    }
+
+    /// A topic channel learned its position: a resuming subscriber can read
+    /// its replay now.
+    pub(crate) fn set_start(&self, position: Option<Position>) {
+        let mut q = self.lock();
+        if let Some(pending) = q.pending.as_mut().filter(|p| p.until.is_none()) {
+            pending.until = Some(position);
+            self.wake(q);
+        }
+    }
+
+    /// The broker lost track of the topic: a reset goes out at `position`
+    /// (after what is queued), or replaces a pending replay.
+    pub(crate) fn set_lost(&self, position: Option<&Position>) {
+        let mut q = self.lock();
+        if q.gone || q.dropped {
+            return;
+        }
+        if let Some(pending) = q.pending.as_mut() {
+            pending.buffered.clear();
+            pending.lost = Some(position.cloned());
+            if pending.until.is_none() {
+                pending.until = Some(position.cloned());
+            }
+        } else {
+            q.frames.push_back(reset_frame("gap", position.map(Position::id)));
+        }
+        self.wake(q);
+    }
+}
+
+/// Offers `frame` (sequence number `seq`) to one subscriber queue, applying
+/// the slow policy; false once the subscriber is gone or dropped.
+pub(crate) fn offer(
+    queue: &Queue,
+    frame: &Bytes,
+    seq: u64,
+    capacity: usize,
+    policy: SlowPolicy,
+    metrics: Option<&Metrics>,
+) -> bool {
+    let mut q = queue.lock();
+    if q.gone || q.dropped {
+        return false;
+    }
+    let len = match &q.pending {
+        Some(p) => p.buffered.len(),
+        None => q.frames.len(),
+    };
+    if len >= capacity {
+        if let Some(m) = metrics {
+            m.slow_drop();
+        }
+        match policy {
+            SlowPolicy::Disconnect => {
+                q.dropped = true;
+                q.pending = None;
+                q.frames = VecDeque::new();
+                queue.wake(q);
+                return false;
+            }
+            SlowPolicy::DropOldest => match q.pending.as_mut() {
+                Some(p) => {
+                    p.buffered.pop_front();
+                    p.lagged = true;
+                }
+                None => {
+                    q.frames.pop_front();
+                    q.lagged = true;
+                }
+            },
+        }
+    }
+    match q.pending.as_mut() {
+        Some(p) => p.buffered.push_back((seq, frame.clone())),
+        None => q.frames.push_back(frame.clone()),
+    }
+    queue.wake(q);
+    true
 }
 
 struct State {
-    store: Box<dyn ReplayStore>,
+    log: ReplayLog,
     subscribers: Vec<Arc<Queue>>,
 }
 
@@ -143,7 +215,7 @@ impl fmt::Debug for Broadcast {
     }
 }
 
-/// Builds a [`Broadcast`]: queue capacity, slow policy, replay store and
+/// Builds a [`Broadcast`]: queue capacity, slow policy, replay bounds and
 /// counters together.
 ///
 /// ```
@@ -158,7 +230,6 @@ pub struct BroadcastBuilder {
     capacity: usize,
     policy: SlowPolicy,
     replay: ReplayConfig,
-    store: Option<Box<dyn ReplayStore>>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -193,12 +264,6 @@ impl BroadcastBuilder {
         self
     }
 
-    /// Keeps the replay in `store` instead of the in-memory log.
-    pub fn store(mut self, store: impl ReplayStore) -> Self {
-        self.store = Some(Box::new(store));
-        self
-    }
-
     /// Counts replays, resets and slow-subscriber drops in `metrics` (the
     /// server's, from [`Server::metrics`](crate::Server::metrics)).
     pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
@@ -208,12 +273,12 @@ impl BroadcastBuilder {
 
     /// The channel.
     pub fn build(self) -> Broadcast {
-        let store = self.store.unwrap_or_else(|| Box::new(ReplayLog::new(self.replay)));
+        let log = ReplayLog::new(self.replay);
         Broadcast {
             inner: Arc::new(Inner {
                 capacity: self.capacity,
                 policy: self.policy,
-                state: Mutex::new(State { store, subscribers: Vec::new() }),
+                state: Mutex::new(State { log, subscribers: Vec::new() }),
                 metrics: self.metrics,
             }),
         }
@@ -233,7 +298,6 @@ impl Broadcast {
             capacity: 256,
             policy: SlowPolicy::Disconnect,
             replay: ReplayConfig::default(),
-            store: None,
             metrics: None,
         }
     }
@@ -252,43 +316,13 @@ impl Broadcast {
         let mut state = self.lock();
         let id = match event.id_str() {
             Some(id) => id.to_owned(),
-            None => state.store.next_id(),
+            None => state.log.next_id(),
         };
         let frame = event.id(id.as_str()).to_bytes()?;
-        state.store.append(&id, frame.clone(), Instant::now());
-        let capacity = self.inner.capacity;
-        let policy = self.inner.policy;
+        state.log.push(&id, frame.clone(), Instant::now());
+        let (capacity, policy) = (self.inner.capacity, self.inner.policy);
         let metrics = self.inner.metrics.as_deref();
-        state.subscribers.retain(|queue| {
-            let mut q = queue.lock();
-            if q.gone || q.dropped {
-                return false;
-            }
-            if q.frames.len() >= capacity {
-                if let Some(m) = metrics {
-                    m.slow_drop();
-                }
-                match policy {
-                    SlowPolicy::Disconnect => {
-                        q.dropped = true;
-                        q.frames = VecDeque::new();
-                        let driver = q.driver.take();
-                        drop(q);
-                        wake_readers(queue, driver);
-                        return false;
-                    }
-                    SlowPolicy::DropOldest => {
-                        q.frames.pop_front();
-                        q.lagged = true;
-                    }
-                }
-            }
-            q.frames.push_back(frame.clone());
-            let driver = q.driver.take();
-            drop(q);
-            wake_readers(queue, driver);
-            true
-        });
+        state.subscribers.retain(|queue| offer(queue, &frame, 0, capacity, policy, metrics));
         Ok(id)
     }
 
@@ -297,31 +331,30 @@ impl Broadcast {
     /// longer known.
     #[must_use = "dropping a subscription unsubscribes"]
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
-        let queue =
-            Arc::new(Queue { state: Mutex::new(QueueState::default()), ready: event_listener::Event::new() });
+        let queue = Queue::new(None);
         let mut state = self.lock();
         if let Some(id) = last_event_id {
             let metrics = self.inner.metrics.as_deref();
-            match state.store.since(id, Instant::now()) {
-                Resume::Frames(frames) => {
+            let mut q = queue.lock();
+            match state.log.since(id, Instant::now()) {
+                Replay::Frames(frames) => {
                     if let Some(m) = metrics {
                         m.replayed(frames.len() as u64);
                     }
-                    queue.lock().frames.extend(frames);
+                    q.frames.extend(frames.map(|(_, f)| f.clone()));
                 }
-                Resume::UpToDate => {}
-                Resume::Gap => {
+                Replay::UpToDate => {}
+                Replay::Gap => {
                     if let Some(m) = metrics {
                         m.reset();
                     }
-                    let reset = reset_frame("gap", state.store.newest_id().as_deref());
-                    queue.lock().frames.push_back(reset);
+                    q.frames.push_back(reset_frame("gap", state.log.newest_id()));
                 }
             }
         }
         state.subscribers.push(queue.clone());
         drop(state);
-        Subscription { queue, listener: None, ended: false }
+        Subscription::new(queue, None, None)
     }
 
     /// Subscribers registered now (dropped ones are removed on the next
@@ -339,7 +372,7 @@ fn wake_readers(queue: &Queue, driver: Option<Waker>) {
     queue.ready.notify(usize::MAX);
 }
 
-fn reset_frame(reason: &str, newest: Option<&str>) -> Bytes {
+pub(crate) fn reset_frame(reason: &str, newest: Option<&str>) -> Bytes {
     let mut event = Event::new(reason).event(RESET_EVENT);
     if let Some(id) = newest {
         event = event.id(id);
@@ -359,63 +392,186 @@ pub enum SubscriptionItem {
     Dropped,
 }
 
-/// One subscriber's view of a [`Broadcast`]: [`recv`](Self::recv) or use
-/// it as a [`Stream`](futures_lite::Stream).
+/// A topic subscriber's resume: the broker's replay after its id, read by
+/// whoever reads the subscription (the connection driver, for a forwarded
+/// one), then merged in front of the live frames held meanwhile.
+pub(crate) struct Resume {
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) topic: Arc<str>,
+    pub(crate) after: String,
+    pub(crate) replay: Option<BoxFuture<'static, History>>,
+}
+
+/// One subscriber's view of a [`Broadcast`] or of a topic of
+/// [`Topics`](crate::Topics): [`recv`](Self::recv) or use it as a
+/// [`Stream`](futures_lite::Stream).
 pub struct Subscription {
     queue: Arc<Queue>,
     listener: Option<event_listener::EventListener>,
     ended: bool,
+    resume: Option<Box<Resume>>,
+    /// A topic subscriber's place in its channel (left on drop).
+    member: Option<Membership>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").field("queued", &self.queue.lock().frames.len()).finish()
+        f.debug_struct("Subscription")
+            .field("queued", &self.queue.lock().frames.len())
+            .field("resuming", &self.resume.is_some())
+            .finish()
     }
 }
 
 impl Subscription {
+    pub(crate) fn new(queue: Arc<Queue>, resume: Option<Box<Resume>>, member: Option<Membership>) -> Self {
+        Subscription { queue, listener: None, ended: false, resume, member, metrics: None }
+    }
+
+    pub(crate) fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Moves a resume along: once the channel knows where this subscriber
+    /// joined, reads the replay (polled with `waker`) and merges it in
+    /// front of the live frames held meanwhile. Locks are not held while
+    /// the replay is polled (a broker may take its own).
+    fn advance(&mut self, waker: &Waker) {
+        let Some(resume) = self.resume.as_mut() else { return };
+        if resume.replay.is_none() {
+            let until = {
+                let mut q = self.queue.lock();
+                let Some(pending) = q.pending.as_ref() else {
+                    // Dropped meanwhile.
+                    self.resume = None;
+                    return;
+                };
+                match (&pending.lost, &pending.until) {
+                    (Some(_), _) => None,
+                    (None, Some(until)) => Some(until.clone()),
+                    (None, None) => {
+                        // The channel has not started: its start wakes us.
+                        if !q.driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                            q.driver = Some(waker.clone());
+                        }
+                        return;
+                    }
+                }
+            };
+            match until {
+                Some(until) => {
+                    resume.replay = Some(resume.broker.replay(&resume.topic, &resume.after, until))
+                }
+                None => {
+                    // Lost before the replay began: the merge is a reset.
+                    self.merge(History::Gap);
+                    return;
+                }
+            }
+        }
+        let Some(replay) = resume.replay.as_mut() else { return };
+        if let Poll::Ready(history) = replay.as_mut().poll(&mut Context::from_waker(waker)) {
+            self.merge(history);
+        }
+    }
+
+    /// The replay is in: replayed frames, then the live ones it does not
+    /// already hold (by sequence number); a reset first after a gap.
+    fn merge(&mut self, history: History) {
+        self.resume = None;
+        let mut q = self.queue.lock();
+        let Some(pending) = q.pending.take() else { return };
+        let metrics = self.metrics.as_deref();
+        let until = pending.until.flatten();
+        let mut frames = VecDeque::with_capacity(pending.buffered.len());
+        let through = match (pending.lost, history) {
+            (Some(at), _) => {
+                // The broker lost track meanwhile: what is buffered came after.
+                frames.push_back(reset_frame("gap", at.as_ref().map(Position::id)));
+                metrics.inspect(|m| m.reset());
+                None
+            }
+            (None, History::Gap) => {
+                frames.push_back(reset_frame("gap", until.as_ref().map(Position::id)));
+                metrics.inspect(|m| m.reset());
+                None
+            }
+            (None, History::UpToDate { seq }) => Some(seq),
+            (None, History::Events(entries)) => {
+                metrics.inspect(|m| m.replayed(entries.len() as u64));
+                let last = entries.last().map(|e| e.seq);
+                frames.extend(entries.into_iter().map(|e| e.frame));
+                last
+            }
+        };
+        frames.extend(
+            pending.buffered.into_iter().filter(|(seq, _)| through.is_none_or(|t| *seq > t)).map(|(_, f)| f),
+        );
+        q.frames = frames;
+        q.lagged |= pending.lagged;
+        self.queue.wake(q);
+    }
+
     /// The next frame, waiting for one; `Dropped` once the channel gave up
     /// on this subscriber (then forever).
     pub async fn recv(&mut self) -> SubscriptionItem {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<SubscriptionItem> {
         loop {
-            let listener = {
-                if let Some(item) = self.try_next() {
-                    return item;
+            self.advance(cx.waker());
+            if let Some(item) = self.take_next() {
+                self.listener = None;
+                return Poll::Ready(item);
+            }
+            let listener = self.listener.get_or_insert_with(|| self.queue.ready.listen());
+            match Pin::new(listener).poll(cx) {
+                Poll::Ready(()) => self.listener = None,
+                Poll::Pending => {
+                    // Registered: look once more so a publish made before
+                    // the listener existed is not missed.
+                    let q = self.queue.lock();
+                    if q.has_item() || (q.pending.is_none() && self.resume.is_some()) {
+                        drop(q);
+                        self.listener = None;
+                        continue;
+                    }
+                    return Poll::Pending;
                 }
-                let listener = self.queue.ready.listen();
-                // Look again: a publish between the two is not missed.
-                if let Some(item) = self.try_next() {
-                    return item;
-                }
-                listener
-            };
-            listener.await;
+            }
         }
     }
 
     /// Driver side of a forwarded subscription: hands queued frames to
     /// `take` until it returns false or none is left (then `waker` is woken
-    /// by the next publish). Returns whether any frame was taken and whether
-    /// the channel dropped this subscriber.
+    /// by the next publish, or by the replay of a resuming subscriber).
+    /// Returns whether any frame was taken and whether the channel dropped
+    /// this subscriber.
     pub(crate) fn drain(&mut self, waker: &Waker, mut take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
+        self.advance(waker);
         let mut q = self.queue.lock();
         let mut took = false;
-        if q.lagged {
-            q.lagged = false;
-            took = true;
-            if !take(reset_frame("lagged", None)) {
-                return (true, false);
+        if q.pending.is_none() {
+            if q.lagged {
+                q.lagged = false;
+                took = true;
+                if !take(reset_frame("lagged", None)) {
+                    return (true, false);
+                }
             }
-        }
-        while let Some(frame) = q.frames.pop_front() {
-            took = true;
-            if !take(frame) {
-                return (true, false);
+            while let Some(frame) = q.frames.pop_front() {
+                took = true;
+                if !take(frame) {
+                    return (true, false);
+                }
             }
-        }
-        if q.frames.capacity() > 16 {
-            // A burst grew the queue; an idle subscriber holds nothing.
-            q.frames = VecDeque::new();
+            if q.frames.capacity() > 16 {
+                // A burst grew the queue; an idle subscriber holds nothing.
+                q.frames = VecDeque::new();
+            }
         }
         if q.dropped {
             return (took, true);
@@ -426,9 +582,18 @@ impl Subscription {
         (took, false)
     }
 
-    /// The next frame if one is queued, without waiting.
+    /// The next frame if one is queued, without waiting. (A resuming topic
+    /// subscriber has none until its replay is in.)
     pub fn try_next(&mut self) -> Option<SubscriptionItem> {
+        self.advance(Waker::noop());
+        self.take_next()
+    }
+
+    fn take_next(&mut self) -> Option<SubscriptionItem> {
         let mut q = self.queue.lock();
+        if q.pending.is_some() {
+            return q.dropped.then_some(SubscriptionItem::Dropped);
+        }
         if q.lagged {
             q.lagged = false;
             return Some(SubscriptionItem::Frame(reset_frame("lagged", None)));
@@ -441,7 +606,14 @@ impl Subscription {
 
     /// Frames waiting.
     pub fn queued(&self) -> usize {
-        self.queue.lock().frames.len()
+        let q = self.queue.lock();
+        q.frames.len() + q.pending.as_ref().map_or(0, |p| p.buffered.len())
+    }
+
+    /// Whether this subscriber is still waiting for its replay (a topic
+    /// subscriber resuming through a broker that is slow or unreachable).
+    pub fn is_resuming(&self) -> bool {
+        self.resume.is_some()
     }
 }
 
@@ -452,35 +624,26 @@ impl futures_lite::Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SubscriptionItem>> {
         let this = &mut *self;
-        loop {
-            if this.ended {
-                return Poll::Ready(None);
-            }
-            if let Some(item) = this.try_next() {
-                this.ended = item == SubscriptionItem::Dropped;
-                return Poll::Ready(Some(item));
-            }
-            let listener = this.listener.get_or_insert_with(|| this.queue.ready.listen());
-            match Pin::new(listener).poll(cx) {
-                Poll::Ready(()) => this.listener = None,
-                Poll::Pending => {
-                    // Registered: look once more so a publish made before
-                    // the listener existed is not missed.
-                    if this.queue.lock().has_item() {
-                        this.listener = None;
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
-            }
+        if this.ended {
+            return Poll::Ready(None);
         }
+        this.poll_recv(cx).map(|item| {
+            this.ended = item == SubscriptionItem::Dropped;
+            Some(item)
+        })
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut q = self.queue.lock();
-        q.gone = true;
-        q.frames.clear();
+        {
+            let mut q = self.queue.lock();
+            q.gone = true;
+            q.frames.clear();
+            q.pending = None;
+        }
+        if let Some(member) = self.member.take() {
+            member.leave();
+        }
     }
 }

@@ -41,8 +41,13 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o =
-        Options { streams: 10_000, paced: 20, burst: 200, servers: vec!["ours".into(), "axum".into()], external: None };
+    let mut o = Options {
+        streams: 10_000,
+        paced: 20,
+        burst: 200,
+        servers: vec!["ours".into(), "axum".into()],
+        external: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));

@@ -26,6 +26,7 @@ use sse_proto::{
     write_response_head,
 };
 
+use crate::coalesce::Coalescer;
 use crate::cors::Cors;
 use crate::response::{Response, status_response};
 use crate::router::parts;
@@ -36,12 +37,11 @@ use crate::stream::StreamShared;
 /// Most bytes moved from a stream's queue into one write.
 const MAX_BATCH: usize = 64 * 1024;
 
-/// A stream that wrote less than this long ago is in a burst: before its
-/// next write it lets every other ready task run once, so that the write
-/// carries what they publish meanwhile. On loopback and on busy servers
-/// most of a delivery's cost is the kernel's work per write, so batching a
-/// burst saves more than the extra turn costs; an isolated event is
-/// written at once.
+/// A stream that wrote less than this long ago is in a burst: its next
+/// write waits for the shared tick (at most [`TICK`](crate::coalesce::TICK)), so that it carries
+/// every event published meanwhile. On loopback and on busy servers most of
+/// a delivery's cost is the kernel's work per write, so batching a burst
+/// saves more than the wait costs; an isolated event is written at once.
 const BURST_WINDOW: Duration = Duration::from_millis(20);
 
 /// Serves one connection until it closes.
@@ -409,10 +409,10 @@ struct Driver<'a, R: Runtime, IO> {
     finishing: bool,
     read_closed: bool,
     stall_deadline: Option<Instant>,
-    /// When the last write went out, and whether the current batch was
-    /// already held back once (see [`BURST_WINDOW`]).
+    /// When the last write went out, and the tick the current batch waits
+    /// past, if it waits (see [`BURST_WINDOW`]).
     last_write: Option<Instant>,
-    held: bool,
+    held: Option<u64>,
     timer: Option<(Instant, BoxFuture<'static, ()>)>,
     shutdown_seen: bool,
     /// Tells reads apart from other wake-ups while streaming, so that a
@@ -449,7 +449,7 @@ where
             read_closed: false,
             stall_deadline: None,
             last_write: None,
-            held: false,
+            held: None,
             timer: None,
             shutdown_seen: false,
             read_wake: None,
@@ -569,12 +569,18 @@ where
                     let t = clock(&self.app.rt);
                     let in_burst =
                         self.last_write.is_some_and(|w| t.saturating_duration_since(w) < BURST_WINDOW);
-                    if in_burst && !self.held {
-                        self.held = true;
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
+                    let coalescer = &self.app.coalescer;
+                    match self.held {
+                        None if in_burst => {
+                            let weak = Arc::downgrade(coalescer);
+                            self.held = Some(Coalescer::defer(&weak, coalescer, &self.app.rt, cx.waker()));
+                            return Poll::Pending;
+                        }
+                        // Woken by a publish before the tick: keep gathering.
+                        Some(epoch) if coalescer.epoch() == epoch => return Poll::Pending,
+                        _ => {}
                     }
-                    self.held = false;
+                    self.held = None;
                     self.last_write = Some(t);
                 }
             } else if self.session.is_none() {

@@ -140,6 +140,8 @@ pub(crate) struct App<R> {
     pub(crate) shutdown: Shutdown,
     /// Notified when a connection ends (shutdown waits on it).
     idle: event_listener::Event,
+    /// The shared tick of bursts' writes.
+    pub(crate) coalescer: Arc<crate::coalesce::Coalescer>,
     /// TLS for every accepted connection, when set.
     #[cfg(feature = "rustls-core")]
     tls: Option<crate::tls::ServerTls>,
@@ -268,6 +270,7 @@ impl<R: Runtime> ServerBuilder<R> {
                 metrics: self.metrics.unwrap_or_default(),
                 shutdown: Shutdown::default(),
                 idle: event_listener::Event::new(),
+                coalescer: Arc::default(),
                 #[cfg(feature = "rustls-core")]
                 tls: self.tls,
             }),

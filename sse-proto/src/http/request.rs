@@ -1,8 +1,8 @@
 //! Requests: a head read and validated strictly (RFC 9112 §3, §6), and the
 //! typed refusals with the status each is answered with.
 
-use alloc::format;
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -237,7 +237,9 @@ impl Request {
         // The head fits in u32 offsets: it is at most `max_head_len` long,
         // and a longer head than 4 GiB cannot be buffered anyway.
         let offset = |text: &String| u32::try_from(text.len()).map_err(|_| malformed("head too long"));
-        let size = method.len() + target.len() + req.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>();
+        let size = method.len()
+            + target.len()
+            + req.headers.iter().map(|h| h.name.len() + h.value.len()).sum::<usize>();
         let mut text = String::with_capacity(size);
         text.push_str(method);
         let method_end = offset(&text)?;

@@ -16,6 +16,11 @@
 //!   log, and resumes clients from `Last-Event-ID` with no gap and no
 //!   duplicate (or an explicit [`RESET_EVENT`]), never blocking on a slow
 //!   subscriber;
+//! - [`Topics`], a hub of named topics over a [`Broker`] (in memory by
+//!   default, [`MemoryBroker`]; Redis Streams in `sse-redis`, for many
+//!   server processes acting as one): publishing may fail (the broker is
+//!   down), resuming reads the broker's history and merges it with the live
+//!   frames by sequence number;
 //! - [`Reactive`] values whose watchers get the newest state, coalesced;
 //! - [`Metrics`] in Prometheus text;
 //! - an [`EventSource`] client that reconnects with `Last-Event-ID`, over
@@ -47,6 +52,7 @@
 //! ```
 
 mod broadcast;
+mod broker;
 mod client;
 mod coalesce;
 mod conn;
@@ -59,12 +65,12 @@ mod runtime;
 mod server;
 mod signal;
 mod stream;
+mod topics;
 #[cfg(feature = "rustls-core")]
 mod tls;
 
-pub use broadcast::{
-    Broadcast, BroadcastBuilder, RESET_EVENT, ReplayStore, Resume, SlowPolicy, Subscription, SubscriptionItem,
-};
+pub use broadcast::{Broadcast, BroadcastBuilder, RESET_EVENT, SlowPolicy, Subscription, SubscriptionItem};
+pub use broker::{Broker, BrokerError, Entry, History, MemoryBroker, Position, frame_with_id};
 pub use client::{Connector, EventSource};
 pub use cors::Cors;
 pub use metrics::Metrics;
@@ -74,6 +80,7 @@ pub use router::{Ctx, Router, RouterError, StreamConfig};
 pub use runtime::{BoxFuture, Runtime, timeout, timeout_at};
 pub use server::{Bound, Server, ServerBuilder, Shutdown, serve};
 pub use stream::{SendError, Sse};
+pub use topics::{LiveFeed, MAX_TOPIC_LEN, PublishError, SubscribeError, Topics, TopicsBuilder};
 
 /// rustls, re-exported for configurations made by hand.
 #[cfg(feature = "rustls-core")]

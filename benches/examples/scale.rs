@@ -224,6 +224,8 @@ struct Figures {
     burst_p50: f64,
     burst_p99: f64,
     threads: usize,
+    /// From the server's `/metrics`, where it reports its writes.
+    writes_per_delivery: Option<f64>,
 }
 
 fn percentile_ms(v: &mut [u64], p: f64) -> f64 {
@@ -268,6 +270,16 @@ fn wait_healthy(port: u16) {
         assert!(Instant::now() < deadline, "the server did not come up");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A counter from the server's `/metrics` (Prometheus text), if it has it.
+fn scrape(port: u16, name: &str) -> Option<u64> {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
 fn threads(pid: u32) -> usize {
@@ -315,6 +327,7 @@ fn run(name: &str, port: u16, o: &Options) -> Figures {
         // Idle: let allocations settle, then measure.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let rss1 = rss(pid);
+        let writes0 = scrape(port, "sse_writes_total");
         let cpu0 = cpu(pid);
         let mut seq = 0usize;
         for _ in 0..o.paced {
@@ -330,6 +343,7 @@ fn run(name: &str, port: u16, o: &Options) -> Figures {
             task.await.expect("stream task");
         }
         let cpu1 = cpu(pid);
+        let writes = scrape(port, "sse_writes_total").zip(writes0).map(|(after, before)| after - before);
         let errors = tally.errors.lock().unwrap();
         assert!(errors.is_empty(), "{name}: {} streams failed, first: {}", errors.len(), errors[0]);
         let deliveries = tally.delivered.load(Ordering::SeqCst);
@@ -346,6 +360,7 @@ fn run(name: &str, port: u16, o: &Options) -> Figures {
             burst_p50: if burst.is_empty() { 0.0 } else { percentile_ms(&mut burst, 0.5) },
             burst_p99: if burst.is_empty() { 0.0 } else { percentile_ms(&mut burst, 0.99) },
             threads: threads(pid),
+            writes_per_delivery: writes.map(|w| w as f64 / deliveries as f64),
         }
     });
     if let Some(child) = child.as_mut() {
@@ -369,14 +384,15 @@ fn main() {
         o.streams, o.paced, o.burst
     );
     println!(
-        "| server | threads | RSS per stream | CPU-s per 1M deliveries (user / total) | paced p50 / p99 | burst p50 / p99 |"
+        "| server | threads | RSS per stream | CPU-s per 1M deliveries (user / total) | paced p50 / p99 | burst p50 / p99 | writes per delivery |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let mut results = Vec::new();
     for (i, name) in o.servers.iter().enumerate() {
         let f = run(name, 18_700 + i as u16, &o);
+        let writes = f.writes_per_delivery.map_or("n/a".to_owned(), |w| format!("{w:.2}"));
         println!(
-            "| {name} | {} | {:.0} B | {:.2} / {:.2} | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
+            "| {name} | {} | {:.0} B | {:.2} / {:.2} | {:.1} / {:.1} ms | {:.1} / {:.1} ms | {writes} |",
             f.threads,
             f.rss_per_stream,
             f.user_per_m,

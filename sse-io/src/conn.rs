@@ -600,6 +600,7 @@ where
                     Poll::Ready(Ok(n)) => {
                         self.written += n;
                         self.stall_deadline = None;
+                        self.app.metrics.writes.fetch_add(1, Ordering::Relaxed);
                         progress = true;
                     }
                     Poll::Pending => {

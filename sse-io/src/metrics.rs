@@ -11,6 +11,7 @@ pub struct Metrics {
     pub(crate) open_streams: AtomicU64,
     pub(crate) events_sent: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
+    pub(crate) writes: AtomicU64,
     pub(crate) replays: AtomicU64,
     pub(crate) replayed_events: AtomicU64,
     pub(crate) resets: AtomicU64,
@@ -47,6 +48,12 @@ impl Metrics {
     /// Bytes written to clients, framing included.
     pub fn bytes_sent(&self) -> u64 {
         self.bytes_sent.load(Ordering::Relaxed)
+    }
+
+    /// Writes to clients' transports (system calls, on TCP): with
+    /// [`events_sent`](Self::events_sent), how well bursts are batched.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Resumes answered from the replay log.
@@ -94,6 +101,7 @@ impl Metrics {
         metric("connections_total", "counter", "Connections accepted.", get(&self.total_connections));
         metric("events_sent_total", "counter", "Events and comments written.", get(&self.events_sent));
         metric("bytes_sent_total", "counter", "Bytes written, framing included.", get(&self.bytes_sent));
+        metric("writes_total", "counter", "Writes to clients' transports.", get(&self.writes));
         metric("replays_total", "counter", "Resumes answered from the replay log.", get(&self.replays));
         metric("replayed_events_total", "counter", "Events sent by replays.", get(&self.replayed_events));
         metric("resets_total", "counter", "Resumes that found a gap.", get(&self.resets));

@@ -65,9 +65,9 @@ mod runtime;
 mod server;
 mod signal;
 mod stream;
-mod topics;
 #[cfg(feature = "rustls-core")]
 mod tls;
+mod topics;
 
 pub use broadcast::{Broadcast, BroadcastBuilder, RESET_EVENT, SlowPolicy, Subscription, SubscriptionItem};
 pub use broker::{Broker, BrokerError, Entry, History, MemoryBroker, Position, frame_with_id};

@@ -143,7 +143,11 @@ impl State {
             #[allow(unsafe_code)]
             return unsafe { parts.finish(data, ty, id) };
         }
-        let id = if inherit { &[][..] } else { id };
+        // A short inherited id is copied into the event's buffer with the
+        // data: cheaper than sharing it, which costs an allocation each time
+        // the id changes and a reference count on every event.
+        let share_id = inherit && id.len() > INLINE_CAP;
+        let id = if share_id { &[][..] } else { id };
         let len = data.len() + ty.len() + id.len();
         // The event is gathered in `data_buf` (data of several lines already
         // is) and split off. The rest of the allocation stays with
@@ -169,7 +173,12 @@ impl State {
                 None => &[],
             }
         };
-        let (ty, id) = (field(f.event_type), if inherit { &[][..] } else { field(f.id) });
+        let id = match (inherit, share_id) {
+            (true, true) => &[][..],
+            (true, false) => &self.last_id[..],
+            (false, _) => field(f.id),
+        };
+        let ty = field(f.event_type);
         self.data_buf.extend_from_slice(ty);
         self.data_buf.extend_from_slice(id);
         let buf = if self.data_buf.capacity() > len.saturating_mul(4) {
@@ -187,7 +196,7 @@ impl State {
         // The next event of several lines reserves this much up front
         // (see `hinted`), instead of growing step by step.
         self.data_hint = len.min(self.config.max_data_len);
-        let id_shared = if inherit { self.shared_last_id() } else { None };
+        let id_shared = if share_id { self.shared_last_id() } else { None };
         // SAFETY: `buf` holds the data, the type and the id, where the
         // spans point, all values of a dispatched block (see `Val`); the
         // shared id is a copy of the last event ID, a `str`.

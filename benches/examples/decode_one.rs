@@ -1,0 +1,31 @@
+//! One decoder on one corpus and chunk size, repeated: a target for
+//! profilers (`perf record`, `valgrind --tool=callgrind`).
+//!
+//! ```text
+//! cargo run --release -p sse-benches --example decode_one -- CORPUS CHUNK [REPEAT [IMPL]]
+//! ```
+//!
+//! `IMPL` is a decoder name as in the interleaved table (default
+//! `sse-proto/feed_bytes`).
+
+use sse_benches::peers::DecoderImpl;
+use sse_benches::{chunks, corpus};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "cjk".to_owned());
+    let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16 * 1024);
+    let repeat: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let which = args.next().unwrap_or_else(|| "sse-proto/feed_bytes".to_owned());
+    let imp = *DecoderImpl::ALL.iter().find(|i| i.name() == which).expect("a decoder name");
+    let len = if size == 1 { 256 * 1024 } else { 2 << 20 };
+    let c = corpus::all(len).into_iter().find(|c| c.name == name).expect("a corpus name");
+    let parts = chunks(&c.bytes, size);
+    let start = std::time::Instant::now();
+    for _ in 0..repeat {
+        let tally = imp.decode_owned(parts.clone()).expect("decodes");
+        assert_eq!(tally, c.expected);
+    }
+    let t = start.elapsed().as_secs_f64();
+    println!("{which} {name}/{size}: {:.3} GB/s", (c.bytes.len() * repeat) as f64 / t / 1e9);
+}

@@ -343,7 +343,8 @@ impl Inner {
         }
         .map_err(|e| match e.kind() {
             ErrorKind::Client if e.detail().is_some_and(|d| d.starts_with(UNAVAILABLE)) => {
-                BrokerError::Unavailable { reason: e.detail().unwrap_or_default().into() }
+                let detail = e.detail().unwrap_or_default();
+                BrokerError::Unavailable { reason: detail[UNAVAILABLE.len()..].into() }
             }
             _ => unavailable(e),
         })
@@ -353,7 +354,15 @@ impl Inner {
         let (mut conn, sha) = match self.command().await {
             Ok(c) => c,
             Err(e) => {
-                return Err(RedisError::from((ErrorKind::Client, "broker", format!("{UNAVAILABLE}{e}"))));
+                let reason = match e {
+                    BrokerError::Unavailable { reason } => reason,
+                    e => e.to_string(),
+                };
+                return Err(RedisError::from((
+                    ErrorKind::Client,
+                    "broker",
+                    format!("{UNAVAILABLE}{reason}"),
+                )));
             }
         };
         let key = self.key(topic);

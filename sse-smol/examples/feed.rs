@@ -1,21 +1,27 @@
-//! A broadcast feed with replay, authorization and CORS.
+//! A feed of topics with replay, authorization and CORS; with `--redis URL`,
+//! every `feed` process sharing that Redis is one feed.
 //!
 //! ```text
 //! cargo run -p sse-smol --example feed -- [--addr 127.0.0.1:8080] [--max-connections N]
-//!     [--token T] [--cors-origin ORIGIN]... [--tls-cert PEM --tls-key PEM]
-//! curl -N http://127.0.0.1:8080/events/feed
-//! curl -d 'hello' 'http://127.0.0.1:8080/publish?event=greeting'
+//!     [--token T] [--cors-origin ORIGIN]... [--redis redis://127.0.0.1:6379/] [--tls-cert PEM --tls-key PEM]
+//! curl -N 'http://127.0.0.1:8080/events/feed?topic=news'
+//! curl -d 'hello' 'http://127.0.0.1:8080/publish?topic=news&event=greeting'
 //! ```
 //!
 //! The contract outside scripts rely on:
 //!
-//! - `GET /events/feed` streams the channel, resuming after `Last-Event-ID`
-//!   (header, or `lastEventId` query parameter) from the replay log, or
-//!   starting with an `sse-reset` event when that id is no longer known;
-//! - `POST /publish[?event=NAME]` publishes the request body (UTF-8) as the
-//!   event's data and answers 200 with the assigned id as the body; 400 for
-//!   a body that is not UTF-8 or an event name with a line break, 413 over
-//!   the body limit (1 MiB);
+//! - `GET /events/feed[?topic=T]` streams topic T (`feed` when absent),
+//!   resuming after `Last-Event-ID` (header, or `lastEventId` query
+//!   parameter) from the topic's history, or starting with an `sse-reset`
+//!   event when that id is no longer known;
+//! - `POST /publish[?topic=T][&event=NAME]` publishes the request body
+//!   (UTF-8) as the event's data and answers 200 with the assigned id as
+//!   the body; 400 for a body that is not UTF-8, an event name with a line
+//!   break or an invalid topic, 413 over the body limit (1 MiB), 503 when
+//!   the broker is unreachable (nothing was published);
+//! - with `--redis URL`, topics live in Redis Streams: any number of `feed`
+//!   processes sharing that Redis give the same ids in the same order, and
+//!   a client resumes on any of them; without it, topics live in memory;
 //! - with `--token T`, both need `Authorization: Bearer T` or an
 //!   `access_token=T` query parameter (what a browser `EventSource` can
 //!   send), else 401 with `WWW-Authenticate: Bearer`, before any stream;
@@ -29,13 +35,15 @@ mod args;
 
 use std::sync::Arc;
 
-use sse_smol::{Broadcast, Cors, Ctx, Event, Metrics, Response, Router, Server, Smol};
+use sse_smol::{
+    BrokerError, Cors, Ctx, Event, Metrics, PublishError, Response, Router, Server, Smol, Topics,
+};
 
 const USAGE: &str = "feed [--addr HOST:PORT] [--max-connections N] [--token T] [--cors-origin ORIGIN]... [--redis URL] \
      [--tls-cert PEM --tls-key PEM]";
 
 struct App {
-    feed: Broadcast,
+    topics: Topics,
     token: Option<String>,
 }
 
@@ -59,16 +67,27 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `GET /events/feed`: the replay after `Last-Event-ID`, then live events.
+fn topic(ctx: &Ctx<App>) -> String {
+    ctx.query("topic").unwrap_or_else(|| "feed".to_owned())
+}
+
+/// `GET /events/feed[?topic=T]`: the replay after `Last-Event-ID`, then
+/// live events.
 async fn stream(ctx: Ctx<App>) -> Result<(), Response> {
     authorize(&ctx)?;
     // Subscribe before the head goes out: nothing published from here on
-    // is missed.
-    let subscription = ctx.state().feed.subscribe(ctx.last_event_id());
+    // is missed. A resume's replay is read by the stream itself, so a
+    // broker that is down keeps the stream open (keep-alives) until it is
+    // back.
+    let subscription = ctx
+        .state()
+        .topics
+        .subscribe(&topic(&ctx), ctx.last_event_id())
+        .map_err(|e| Response::new(400).text(format!("{e}\n")))?;
     ctx.sse().forward(subscription).await.map_err(Response::from)
 }
 
-/// `POST /publish[?event=NAME]`: the body as the event's data.
+/// `POST /publish[?topic=T][&event=NAME]`: the body as the event's data.
 async fn publish(ctx: Ctx<App>) -> Result<Response, Response> {
     authorize(&ctx)?;
     let mut event = Event::new(ctx.body_text()?);
@@ -76,8 +95,14 @@ async fn publish(ctx: Ctx<App>) -> Result<Response, Response> {
     if let Some(name) = name.as_deref() {
         event = event.event(name);
     }
-    match ctx.state().feed.publish(event) {
+    match ctx.state().topics.publish(&topic(&ctx), event).await {
         Ok(id) => Ok(Response::ok_text(id)),
+        Err(PublishError::Broker(BrokerError::TooLarge { .. })) => {
+            Err(Response::new(413).text("event too large\n"))
+        }
+        Err(PublishError::Broker(e)) => {
+            Err(Response::new(503).header("Retry-After", "1").text(format!("{e}\n")))
+        }
         Err(e) => Err(Response::new(400).text(format!("{e}\n"))),
     }
 }
@@ -87,16 +112,19 @@ fn main() -> std::io::Result<()> {
         USAGE,
         &["addr", "max-connections", "token", "cors-origin", "redis", "tls-cert", "tls-key"],
     );
-    if args.get("redis").is_some() {
-        eprintln!("feed: --redis needs the sse-redis broker, which this build does not include");
-        std::process::exit(2);
-    }
     let addr = args.addr("127.0.0.1:8080");
     let metrics = Arc::new(Metrics::default());
-    let app = App {
-        feed: Broadcast::builder().metrics(metrics.clone()).build(),
-        token: args.get("token").map(str::to_owned),
-    };
+    let mut topics = Topics::builder().metrics(metrics.clone());
+    if let Some(url) = args.get("redis") {
+        match sse_redis::RedisBroker::open(url) {
+            Ok(broker) => topics = topics.broker(broker),
+            Err(e) => {
+                eprintln!("feed: --redis {url}: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let app = App { topics: topics.build(), token: args.get("token").map(str::to_owned) };
     let mut router = Router::with_state(app)
         .get("/", |_ctx: Ctx<App>| async { Response::html(include_str!("feed.html")) })
         .get("/events/feed", stream)

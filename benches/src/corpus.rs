@@ -345,7 +345,7 @@ const INTL_WORDS: &[&str] = &[
 ];
 
 /// A run of words, mostly ASCII, with a multi-byte word from
-/// [`INTL_WORDS`] about one word in `one_in`, until about `len` bytes.
+/// `INTL_WORDS` about one word in `one_in`, until about `len` bytes.
 fn prose(rng: &mut XorShift64, len: usize, one_in: usize) -> String {
     const ASCII: &[&str] = &[
         "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "stream", "event", "value", "id",
@@ -366,7 +366,7 @@ fn prose(rng: &mut XorShift64, len: usize, one_in: usize) -> String {
 }
 
 /// (e) ~4 KiB JSON documents with multi-byte text in their values (é, ß,
-/// 日本 and the other scripts of [`INTL_WORDS`], about one word in five),
+/// 日本 and the other scripts of `INTL_WORDS`, about one word in five),
 /// pretty-printed over 3 to 6 `data:` lines of varied length, each with an
 /// `event` and an `id`.
 pub fn json4k_intl(target_len: usize) -> Corpus {
@@ -396,7 +396,7 @@ pub fn json4k_intl(target_len: usize) -> Corpus {
 /// (f) An LLM token stream in several scripts: OpenAI-style
 /// `data: {"choices":[{"delta":{"content":"<token>"}}]}` events and
 /// Anthropic-style `event: content_block_delta` events with a `text_delta`,
-/// the tokens drawn from [`INTL_WORDS`] and ASCII words (CJK, Cyrillic,
+/// the tokens drawn from `INTL_WORDS` and ASCII words (CJK, Cyrillic,
 /// Arabic, Devanagari, emoji), some with an `id`, ending with `[DONE]`.
 pub fn llm_intl(target_len: usize) -> Corpus {
     let mut b = Builder::new("llm-intl", target_len);

@@ -16,6 +16,11 @@
 //! (user and system, from /proc) per million deliveries and the
 //! publish-to-receive latency (p50, p99) of the paced and burst events.
 //! The load generator runs on one thread (tokio, current-thread).
+//!
+//! `--servers` also takes `redis` (the feed example with `--redis`, on a
+//! `redis-server` the benchmark starts on a free loopback port) and
+//! `redis-2nodes` (two such feed processes on that Redis: the streams on
+//! one, the publisher on the other, so latencies cross nodes).
 
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -234,25 +239,105 @@ fn percentile_ms(v: &mut [u64], p: f64) -> f64 {
     v[i] as f64 / 1e6
 }
 
-fn start(name: &str, port: u16, streams: usize) -> Child {
+/// The processes of one server under test: where streams connect, where
+/// events are published, and the process whose resources are measured.
+struct Deployment {
+    children: Vec<Child>,
+    stream_port: u16,
+    publish_port: u16,
+    /// The node the streams are on.
+    pid: u32,
+}
+
+fn spawn(program: &str, args: &[&str]) -> Child {
     let dir = std::env::current_exe().expect("own path").parent().expect("examples dir").to_owned();
-    let addr = format!("127.0.0.1:{port}");
-    let mut command = match name {
+    Command::new(dir.join(program)).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| {
+        panic!("starting {program} ({e}): build it first: cargo build --release -p sse-smol --example feed -p sse-benches --example axum_feed")
+    })
+}
+
+/// Starts `name`: `ours` (the feed example), `axum`, `redis` (the feed
+/// example keeping its topics in Redis) or `redis-2nodes` (two of those on
+/// one Redis: streams on one, publishing on the other).
+fn start(name: &str, port: u16, streams: usize, redis: Option<&str>) -> Deployment {
+    let addr = |port: u16| format!("127.0.0.1:{port}");
+    let max = (streams + 100).to_string();
+    let feed = |port: u16, redis: Option<&str>| {
+        let a = addr(port);
+        let mut args = vec!["--addr", a.as_str(), "--max-connections", max.as_str()];
+        if let Some(url) = redis {
+            args.extend(["--redis", url]);
+        }
+        spawn("feed", &args)
+    };
+    let need_redis = || redis.expect("a Redis server for the redis kinds");
+    match name {
         "ours" => {
-            let mut c = Command::new(dir.join("feed"));
-            c.args(["--addr", &addr, "--max-connections", &(streams + 100).to_string()]);
-            c
+            let child = feed(port, None);
+            Deployment { pid: child.id(), children: vec![child], stream_port: port, publish_port: port }
         }
         "axum" => {
-            let mut c = Command::new(dir.join("axum_feed"));
-            c.args(["--addr", &addr]);
-            c
+            let child = spawn("axum_feed", &["--addr", &addr(port)]);
+            Deployment { pid: child.id(), children: vec![child], stream_port: port, publish_port: port }
+        }
+        "redis" => {
+            let child = feed(port, Some(need_redis()));
+            Deployment { pid: child.id(), children: vec![child], stream_port: port, publish_port: port }
+        }
+        "redis-2nodes" => {
+            let streams_node = feed(port, Some(need_redis()));
+            let publish_node = feed(port + 50, Some(need_redis()));
+            Deployment {
+                pid: streams_node.id(),
+                children: vec![streams_node, publish_node],
+                stream_port: port,
+                publish_port: port + 50,
+            }
         }
         other => panic!("unknown server {other}"),
-    };
-    command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| {
-        panic!("starting {name} ({e}): build it first: cargo build --release -p sse-smol --example feed -p sse-benches --example axum_feed")
-    })
+    }
+}
+
+/// A `redis-server` of this benchmark's own, on a free loopback port, with
+/// no persistence; killed when dropped.
+struct Redis {
+    child: Child,
+    url: String,
+    dir: std::path::PathBuf,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir = std::env::temp_dir().join(format!("sse-scale-redis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, url: format!("redis://127.0.0.1:{port}/"), dir }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn wait_healthy(port: u16) {
@@ -286,24 +371,25 @@ fn threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
 
-fn run(name: &str, port: u16, o: &Options) -> Figures {
-    let (mut child, port, pid) = match o.external {
-        Some((port, pid)) => (None, port, pid),
-        None => {
-            let child = start(name, port, o.streams);
-            let pid = child.id();
-            (Some(child), port, pid)
-        }
+fn run(name: &str, port: u16, o: &Options, redis: Option<&str>) -> Figures {
+    let mut deployment = match o.external {
+        Some((port, pid)) => Deployment { children: Vec::new(), stream_port: port, publish_port: port, pid },
+        None => start(name, port, o.streams, redis),
     };
-    wait_healthy(port);
-    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (pid, port) = (deployment.pid, deployment.stream_port);
+    wait_healthy(deployment.stream_port);
+    wait_healthy(deployment.publish_port);
+    let server: SocketAddr = ([127, 0, 0, 1], deployment.stream_port).into();
+    let publish_to: SocketAddr = ([127, 0, 0, 1], deployment.publish_port).into();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     let figures = rt.block_on(async {
         let base = Instant::now();
         let tally = Arc::new(Tally::default());
         let total = o.paced + o.burst;
-        let mut publisher =
-            Publisher { conn: TcpStream::connect(server).await.expect("publisher connects"), server };
+        let mut publisher = Publisher {
+            conn: TcpStream::connect(publish_to).await.expect("publisher connects"),
+            server: publish_to,
+        };
         // Warm the publishing path, then take the baseline.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss0 = rss(pid);
@@ -363,7 +449,7 @@ fn run(name: &str, port: u16, o: &Options) -> Figures {
             writes_per_delivery: writes.map(|w| w as f64 / deliveries as f64),
         }
     });
-    if let Some(child) = child.as_mut() {
+    for child in &mut deployment.children {
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -387,9 +473,10 @@ fn main() {
         "| server | threads | RSS per stream | CPU-s per 1M deliveries (user / total) | paced p50 / p99 | burst p50 / p99 | writes per delivery |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let redis = o.servers.iter().any(|s| s.starts_with("redis")).then(Redis::start);
     let mut results = Vec::new();
     for (i, name) in o.servers.iter().enumerate() {
-        let f = run(name, 18_700 + i as u16, &o);
+        let f = run(name, 18_700 + i as u16, &o, redis.as_ref().map(|r| r.url.as_str()));
         let writes = f.writes_per_delivery.map_or("n/a".to_owned(), |w| format!("{w:.2}"));
         println!(
             "| {name} | {} | {:.0} B | {:.2} / {:.2} | {:.1} / {:.1} ms | {:.1} / {:.1} ms | {writes} |",
@@ -404,7 +491,8 @@ fn main() {
         );
         results.push((name.clone(), f));
     }
-    if let [(_, ours), (_, axum)] = results.as_slice() {
+    let find = |name: &str| results.iter().find(|(n, _)| n == name).map(|(_, f)| f);
+    if let (Some(ours), Some(axum)) = (find("ours"), find("axum")) {
         println!(
             "ours / axum: RSS per stream {:.2}x, user CPU {:.2}x, total CPU {:.2}x, paced p50 {:.2}x, burst p50 {:.2}x",
             ours.rss_per_stream / axum.rss_per_stream,

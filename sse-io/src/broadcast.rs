@@ -545,6 +545,13 @@ impl Subscription {
         }
     }
 
+    /// Driver side: publishes stop waking the driver until its next
+    /// [`drain`](Self::drain) (frames still queue up), while it gathers a
+    /// burst for one write.
+    pub(crate) fn pause(&self) {
+        self.queue.lock().driver = None;
+    }
+
     /// Driver side of a forwarded subscription: hands queued frames to
     /// `take` until it returns false or none is left (then `waker` is woken
     /// by the next publish, or by the replay of a resuming subscriber).

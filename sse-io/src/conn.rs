@@ -42,7 +42,7 @@ const MAX_BATCH: usize = 64 * 1024;
 /// every event published meanwhile. On loopback and on busy servers most of
 /// a delivery's cost is the kernel's work per write, so batching a burst
 /// saves more than the wait costs; an isolated event is written at once.
-const BURST_WINDOW: Duration = Duration::from_millis(20);
+const BURST_WINDOW: Duration = Duration::from_millis(250);
 
 /// Serves one connection until it closes.
 pub(crate) async fn serve<R: Runtime, IO>(app: &App<R>, mut io: IO)
@@ -574,6 +574,9 @@ where
                         None if in_burst => {
                             let weak = Arc::downgrade(coalescer);
                             self.held = Some(Coalescer::defer(&weak, coalescer, &self.app.rt, cx.waker()));
+                            // Until the tick, publishes queue frames without
+                            // waking this task for each.
+                            self.shared.pause_source();
                             return Poll::Pending;
                         }
                         // Woken by a publish before the tick: keep gathering.

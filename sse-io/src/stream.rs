@@ -219,6 +219,14 @@ impl StreamShared {
         true
     }
 
+    /// Driver: the forwarded subscription stops waking the driver until its
+    /// next look at the frames (it gathers a burst for one write).
+    pub(crate) fn pause_source(&self) {
+        if let Some(source) = self.lock().source.as_ref() {
+            source.pause();
+        }
+    }
+
     /// Server shutdown: a stream ends cleanly; a handler still deciding is
     /// answered by the driver.
     pub(crate) fn shutdown(&self) {

@@ -249,6 +249,16 @@ struct Deployment {
     pid: u32,
 }
 
+/// The servers end with the run, whatever ends it.
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn spawn(program: &str, args: &[&str]) -> Child {
     let dir = std::env::current_exe().expect("own path").parent().expect("examples dir").to_owned();
     Command::new(dir.join(program)).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| {
@@ -372,7 +382,7 @@ fn threads(pid: u32) -> usize {
 }
 
 fn run(name: &str, port: u16, o: &Options, redis: Option<&str>) -> Figures {
-    let mut deployment = match o.external {
+    let deployment = match o.external {
         Some((port, pid)) => Deployment { children: Vec::new(), stream_port: port, publish_port: port, pid },
         None => start(name, port, o.streams, redis),
     };
@@ -386,11 +396,6 @@ fn run(name: &str, port: u16, o: &Options, redis: Option<&str>) -> Figures {
         let base = Instant::now();
         let tally = Arc::new(Tally::default());
         let total = o.paced + o.burst;
-        let mut publisher = Publisher {
-            conn: TcpStream::connect(publish_to).await.expect("publisher connects"),
-            server: publish_to,
-        };
-        // Warm the publishing path, then take the baseline.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss0 = rss(pid);
         let mut tasks = Vec::with_capacity(o.streams);
@@ -414,6 +419,12 @@ fn run(name: &str, port: u16, o: &Options, redis: Option<&str>) -> Figures {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let rss1 = rss(pid);
         let writes0 = scrape(port, "sse_writes_total");
+        // Connected now: an idle kept-alive connection would be closed at
+        // the server's head timeout while the streams connect.
+        let mut publisher = Publisher {
+            conn: TcpStream::connect(publish_to).await.expect("publisher connects"),
+            server: publish_to,
+        };
         let cpu0 = cpu(pid);
         let mut seq = 0usize;
         for _ in 0..o.paced {
@@ -449,10 +460,7 @@ fn run(name: &str, port: u16, o: &Options, redis: Option<&str>) -> Figures {
             writes_per_delivery: writes.map(|w| w as f64 / deliveries as f64),
         }
     });
-    for child in &mut deployment.children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(deployment);
     figures
 }
 

@@ -684,7 +684,7 @@ pub async fn event_source_client_reconnects_and_resumes<R: Runtime>(rt: R) {
             }
         })
         .stream_config(StreamConfig::default().retry(Duration::from_millis(50)));
-    let (addr, shutdown, _) = start(&rt, router, |b| b).await;
+    let (addr, shutdown, metrics) = start(&rt, router, |b| b).await;
     let config = ClientConfig::new(&format!("http://{addr}/feed")).unwrap();
     let mut source = EventSource::new(rt.clone(), config).unwrap();
     assert_eq!(source.next().await, Some(ClientEvent::Open));
@@ -722,6 +722,8 @@ pub async fn event_source_client_reconnects_and_resumes<R: Runtime>(rt: R) {
     source.close();
     assert_eq!(source.next().await, None);
     streams.lock().unwrap().clear();
+    // The server sees the client go.
+    wait_for(&rt, || metrics.open_streams() == 0).await;
     shutdown.trigger();
 }
 

@@ -9,7 +9,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_proto::{Decoder, bytes::Bytes};
 
 #[path = "../../sse-proto/tests/support/naive.rs"]
 mod naive;
@@ -19,26 +18,5 @@ fuzz_target!(|input: (Vec<u16>, u8, &[u8])| {
     let (zero_copy, lend) = (mode & 1 != 0, mode & 2 != 0);
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (data.len() + 1)).collect();
     cuts.sort_unstable();
-    let mut d = Decoder::new();
-    let mut events = Vec::new();
-    let mut start = 0;
-    for (k, end) in cuts.into_iter().chain([data.len()]).enumerate() {
-        let piece = &data[start..end];
-        start = end;
-        if zero_copy {
-            d.feed_bytes(Bytes::copy_from_slice(piece));
-        } else {
-            d.feed(piece);
-        }
-        naive::drain(&mut d, lend, &mut events);
-        if k < 32 {
-            assert_eq!(events, naive::decode(&data[..end]).events, "after {end} bytes");
-        }
-    }
-    d.finish();
-    naive::drain(&mut d, lend, &mut events);
-    let want = naive::decode(data);
-    assert_eq!(events, want.events);
-    assert_eq!(d.last_event_id(), want.last_event_id);
-    assert_eq!(d.reconnection_time().map(|t| t.as_millis() as u64), want.reconnection_time_ms);
+    naive::check_pieces(data, &cuts, zero_copy, lend, 32);
 });

@@ -6,7 +6,6 @@
 
 mod support;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 use sse_proto::{Decoder, DecoderConfig};
 use support::naive;
@@ -96,11 +95,7 @@ fn run_incremental(pieces: &[&[u8]], mode: Mode) -> (Events, String, Option<u64>
     let mut events = Vec::new();
     let mut drain = |d: &mut Decoder| naive::drain(d, mode.lend, &mut events);
     for p in pieces {
-        if mode.zero_copy {
-            d.feed_bytes(Bytes::copy_from_slice(p));
-        } else {
-            d.feed(p);
-        }
+        naive::feed(&mut d, p, mode.zero_copy);
         drain(&mut d);
     }
     d.finish();
@@ -138,7 +133,7 @@ proptest! {
         let pieces = chunks(&input, cuts);
         let mut d = Decoder::new();
         for p in &pieces {
-            if zero_copy { d.feed_bytes(Bytes::copy_from_slice(p)) } else { d.feed(p) }
+            naive::feed(&mut d, p, zero_copy);
         }
         d.finish();
         let mut events = Vec::new();
@@ -266,11 +261,7 @@ proptest! {
         let mut events: Vec<(String, String, String)> = Vec::new();
         let mut error = None;
         'feed: for p in chunks(&input, cuts) {
-            if mode.zero_copy {
-                d.feed_bytes(Bytes::copy_from_slice(p));
-            } else {
-                d.feed(p);
-            }
+            naive::feed(&mut d, p, mode.zero_copy);
             loop {
                 let next = if mode.lend {
                     d.poll_event_ref().map(|e| e.map(|e| (e.event_type.to_owned(), e.data.to_owned(), e.last_event_id.to_owned())))
@@ -326,11 +317,7 @@ proptest! {
         let mut events = Vec::new();
         let mut fed = 0;
         for p in chunks(&input, cuts) {
-            if mode.zero_copy {
-                d.feed_bytes(Bytes::copy_from_slice(p));
-            } else {
-                d.feed(p);
-            }
+            naive::feed(&mut d, p, mode.zero_copy);
             fed += p.len();
             naive::drain(&mut d, mode.lend, &mut events);
             prop_assert_eq!(&events, &naive::decode(&input[..fed]).events, "after {} of {} bytes", fed, input.len());

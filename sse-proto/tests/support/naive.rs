@@ -105,3 +105,39 @@ pub fn drain(d: &mut sse_proto::Decoder, lend: bool, out: &mut Vec<RefEvent>) {
         }
     }
 }
+
+/// Feeds one piece, through `feed_bytes` (a fresh `Bytes`, as a socket read
+/// would hand it) when `zero_copy`, else through `feed`.
+pub fn feed(d: &mut sse_proto::Decoder, piece: &[u8], zero_copy: bool) {
+    if zero_copy {
+        d.feed_bytes(sse_proto::bytes::Bytes::copy_from_slice(piece));
+    } else {
+        d.feed(piece);
+    }
+}
+
+/// Feeds `data` to a fresh decoder in the pieces that the sorted offsets
+/// `cuts` make, drains after each, finishes, and checks everything against
+/// the reference: the events, the last event ID and the reconnection time.
+/// After each of the first `prompt_checks` pieces, the events out must be
+/// exactly those of the bytes fed so far (every complete block dispatched,
+/// nothing early).
+pub fn check_pieces(data: &[u8], cuts: &[usize], zero_copy: bool, lend: bool, prompt_checks: usize) {
+    let mut d = sse_proto::Decoder::new();
+    let mut events = Vec::new();
+    let mut start = 0;
+    for (k, &end) in cuts.iter().chain([&data.len()]).enumerate() {
+        feed(&mut d, &data[start..end], zero_copy);
+        start = end;
+        drain(&mut d, lend, &mut events);
+        if k < prompt_checks {
+            assert_eq!(events, decode(&data[..end]).events, "after {end} bytes");
+        }
+    }
+    d.finish();
+    drain(&mut d, lend, &mut events);
+    let want = decode(data);
+    assert_eq!(events, want.events);
+    assert_eq!(d.last_event_id(), want.last_event_id);
+    assert_eq!(d.reconnection_time().map(|t| t.as_millis() as u64), want.reconnection_time_ms);
+}

@@ -14,6 +14,16 @@
 //! - `crate::scan`: the SIMD search (line ends, UTF-8, the copy) and the
 //!   [`Cursor`] that remembers what was searched and validated.
 //!
+//! # Lifecycle
+//!
+//! One state, [`Life`], says whether input is taken (`Open`), the stream
+//! was finished (`Finished`), an unterminated line went past the limit
+//! while being fed (`Overflow`, reported once the lines before it are
+//! decoded) or failed (`Failed`, sticky until `reset`); and, while the
+//! stream is decoded, what the next input starts with ([`Edge`]: the BOM
+//! the stream may begin with, plain lines, or the LF of a CRLF whose CR
+//! ended the last input). The fast paths below test it with one compare.
+//!
 //! # Fast paths
 //!
 //! Each does, for one shape of input, exactly what [`steps`] would do; the
@@ -24,8 +34,8 @@
 //!
 //! | path | fires when | assumes | guarded by |
 //! |---|---|---|---|
-//! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, no error or end, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
-//! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, plain state (or a CRLF's LF alone, settled) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
+//! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, `Life::Open`, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
+//! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
 //! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs, lines the copy checked) | `field_is_valid`; `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
@@ -53,7 +63,7 @@ mod steps;
 
 use fragment::{compact, continue_fragment, start_fragment};
 use gather::gather_data_lines;
-use steps::{after_line_end, parse_lines, settle_skip_lf};
+use steps::{after_line_end, parse_lines, settle_cr};
 
 /// The UTF-8 byte order mark. The spec's "UTF-8 decode" strips one at the
 /// start of the stream; any later one is ordinary text.
@@ -301,13 +311,9 @@ const COMPACT_AT: usize = 64 * 1024;
 /// it reads one of them.
 struct State {
     config: DecoderConfig,
-    /// The previous line ended in CR at the end of the input: an LF that
-    /// starts the next input belongs to that line ending (CRLF).
-    skip_lf: bool,
-    /// Still at the start of the stream, where one BOM is to be dropped.
-    bom_pending: bool,
-    /// `finish` was called: no more input comes.
-    eof: bool,
+    /// Where the stream is in its life: open, finished, failed, and what
+    /// the next input starts with (see [`Life`]).
+    life: Life,
     /// Length of the block being built: its lines are the first `pos` bytes
     /// of the source, and the next line starts here.
     pos: usize,
@@ -325,7 +331,6 @@ struct State {
     /// changes, for events that carry an id set by an earlier block.
     last_id_shared: Option<Bytes>,
     reconnection_time: Option<Duration>,
-    error: Option<DecodeError>,
     /// The fields of the event the last dispatch produced.
     ready: Fields,
     /// Size of the last event gathered in `data_buf`.
@@ -343,9 +348,100 @@ struct State {
     /// A `data` line that began in an earlier chunk and goes on into
     /// `data_buf`: where its value starts there, and the line's length so far.
     frag: Option<Fragment>,
-    /// An error found while feeding (an unterminated line past the limit),
-    /// reported once the complete lines before it are decoded.
-    overflow: Option<DecodeError>,
+}
+
+/// What the next input starts with, as far as the stream's edges go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// The start of the stream, where one BOM is to be dropped (spec:
+    /// "UTF-8 decode").
+    Bom,
+    /// Nothing pending: lines, and the cursor says how far they were
+    /// searched.
+    Lines,
+    /// The last input ended in a CR that ended a line: an LF that starts
+    /// the next input belongs to that line ending (CRLF).
+    Cr,
+}
+
+/// The decoder's lifecycle, one state for what were separate flags (the
+/// BOM still pending, a CR at the end of the input, `finish` called, a
+/// line over the limit while feeding, a failed stream), so that no
+/// impossible combination can be written down.
+///
+/// ```text
+///            finish              need_more (no line left)
+///   Open ───────────▶ Finished ─────────▶ (block discarded)
+///    │ admit: a line past the limit
+///    ▼                 need_more               reset
+///   Overflow ─────────────────────▶ Failed ──────────▶ Open(Bom)
+/// ```
+///
+/// Any state but `Failed` goes to `Failed` when a limit is passed while
+/// decoding ([`State::fail`]); `reset` goes back to `Open(Edge::Bom)` from
+/// any state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Input is accepted and decoded.
+    Open(Edge),
+    /// `finish` was called: no more input comes; what is buffered is
+    /// decoded, then the unfinished block is discarded.
+    Finished(Edge),
+    /// An unterminated line passed the line limit while being fed: its
+    /// bytes were not buffered, input is no longer accepted, the complete
+    /// lines before it are decoded and then `err` is reported.
+    /// `finished` records a later `finish` (for `is_finished`).
+    Overflow { edge: Edge, err: DecodeError, finished: bool },
+    /// The stream failed: `err` is returned by every poll until `reset`.
+    Failed { err: DecodeError, finished: bool },
+}
+
+impl Life {
+    /// What the next input starts with (`Lines` once failed: nothing is
+    /// decoded any more).
+    #[inline(always)]
+    fn edge(self) -> Edge {
+        match self {
+            Life::Open(e) | Life::Finished(e) | Life::Overflow { edge: e, .. } => e,
+            Life::Failed { .. } => Edge::Lines,
+        }
+    }
+
+    /// Records what the next input starts with.
+    #[inline(always)]
+    fn set_edge(&mut self, to: Edge) {
+        match self {
+            Life::Open(e) | Life::Finished(e) | Life::Overflow { edge: e, .. } => *e = to,
+            Life::Failed { .. } => {}
+        }
+    }
+
+    /// The error, once the stream failed.
+    #[inline(always)]
+    fn failed(self) -> Option<DecodeError> {
+        match self {
+            Life::Failed { err, .. } => Some(err),
+            _ => None,
+        }
+    }
+
+    /// Whether `finish` was called.
+    fn is_finished(self) -> bool {
+        match self {
+            Life::Open(_) => false,
+            Life::Finished(_) => true,
+            Life::Overflow { finished, .. } | Life::Failed { finished, .. } => finished,
+        }
+    }
+
+    /// `finish` was called.
+    fn finish(&mut self) {
+        match self {
+            Life::Open(e) => *self = Life::Finished(*e),
+            Life::Finished(_) => {}
+            Life::Overflow { finished, .. } | Life::Failed { finished, .. } => *finished = true,
+        }
+    }
 }
 
 /// An incremental, spec-exact `text/event-stream` decoder.
@@ -455,7 +551,7 @@ impl fmt::Debug for Decoder {
             .field("buffered", &(self.buf.len() + self.ext.len()))
             .field("last_event_id", &self.last_event_id())
             .field("reconnection_time", &self.st.reconnection_time)
-            .field("error", &self.st.error)
+            .field("error", &self.st.life.failed())
             .finish_non_exhaustive()
     }
 }
@@ -478,9 +574,7 @@ impl Decoder {
             pending: None,
             st: State {
                 config,
-                skip_lf: false,
-                bom_pending: true,
-                eof: false,
+                life: Life::Open(Edge::Bom),
                 pos: 0,
                 data: Data::Empty,
                 event_type: None,
@@ -490,14 +584,12 @@ impl Decoder {
                 last_id: LastId::new(),
                 last_id_shared: None,
                 reconnection_time: None,
-                error: None,
                 ready: Fields { total: 0, data: Data::Empty, event_type: None, id: None },
                 data_hint: 0,
                 mirror: false,
                 last_many: false,
                 resume: None,
                 frag: None,
-                overflow: None,
             },
         }
     }
@@ -623,7 +715,7 @@ impl Decoder {
     /// unterminated line and returns how many bytes of `bytes` to keep, or
     /// `None` to drop them all.
     fn admit(&mut self, bytes: &[u8]) -> Option<usize> {
-        if self.st.error.is_some() || self.st.overflow.is_some() || self.st.eof {
+        if !self.st.accepts_input() {
             return None;
         }
         let max = self.st.config.max_line_len;
@@ -648,7 +740,7 @@ impl Decoder {
                 if tail > max {
                     // The chunk ends in an over-long line: keep what precedes
                     // it so the events there are still delivered.
-                    self.st.overflow = Some(DecodeError::LineTooLong { len: tail, max });
+                    self.st.overflow(DecodeError::LineTooLong { len: tail, max });
                     self.tail_len = 0;
                     return Some(pos + 1);
                 }
@@ -657,7 +749,7 @@ impl Decoder {
             None => {
                 let tail = self.tail_len.saturating_add(bytes.len());
                 if tail > max {
-                    self.st.overflow = Some(DecodeError::LineTooLong { len: tail, max });
+                    self.st.overflow(DecodeError::LineTooLong { len: tail, max });
                     return None;
                 }
                 self.tail_len = tail;
@@ -690,12 +782,12 @@ impl Decoder {
     /// reached, any pending data must be discarded"), so an `id` in them never
     /// becomes the last event ID.
     pub fn finish(&mut self) {
-        self.st.eof = true;
+        self.st.life.finish();
     }
 
     /// Whether [`finish`](Self::finish) was called.
     pub fn is_finished(&self) -> bool {
-        self.st.eof
+        self.st.life.is_finished()
     }
 
     /// Starts a new stream, for example the body of a reconnection: drops
@@ -706,12 +798,8 @@ impl Decoder {
     pub fn reset(&mut self) {
         self.clear_input();
         let st = &mut self.st;
-        st.skip_lf = false;
-        st.bom_pending = true;
-        st.eof = false;
+        st.life = Life::Open(Edge::Bom);
         st.data_hint = 0;
-        st.error = None;
-        st.overflow = None;
         st.discard_block();
     }
 
@@ -747,7 +835,7 @@ impl Decoder {
         match self.poll_fields() {
             Some(Input::Buf) => Ok(Some(self.st.finish_owned(&mut self.buf, &mut self.buf_cur))),
             Some(Input::Ext) => Ok(Some(self.st.finish_owned(&mut self.ext, &mut self.ext_cur))),
-            None => match self.st.error {
+            None => match self.st.life.failed() {
                 Some(e) => Err(self.release(e)),
                 None => Ok(None),
             },
@@ -780,7 +868,7 @@ impl Decoder {
     #[inline(never)]
     fn poll_lent(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
         let Some(input) = self.poll_fields() else {
-            return match self.st.error {
+            return match self.st.life.failed() {
                 Some(e) => Err(self.release(e)),
                 None => Ok(None),
             };
@@ -859,7 +947,7 @@ impl Decoder {
     /// nothing to do.
     #[inline]
     fn nothing_new(&mut self) -> bool {
-        if self.ext.is_empty() && self.buf_cur.mask == 0 && (self.st.is_plain() || self.skip_lf_alone()) {
+        if self.ext.is_empty() && self.buf_cur.mask == 0 && (self.st.is_plain() || self.lf_after_cr()) {
             let from = self.buf_cur.scan + self.buf_cur.mask_len;
             if let Some(new) = self.buf.get(from..)
                 && new.len() < 8
@@ -878,23 +966,21 @@ impl Decoder {
     /// needs no parsing. Settles it; returns whether the decoder is then
     /// plain again.
     #[cold]
-    fn skip_lf_alone(&mut self) -> bool {
-        self.st.skip_lf
-            && self.st.accepts_input()
-            && !self.st.bom_pending
-            && settle_skip_lf(&self.buf, &mut self.buf_cur, &mut self.st)
+    fn lf_after_cr(&mut self) -> bool {
+        self.st.life == Life::Open(Edge::Cr)
+            && settle_cr(&self.buf, &mut self.buf_cur, &mut self.st)
             && self.buf_cur.mask == 0
     }
 
     /// Parses until an event is dispatched: returns the input its block is
     /// at the front of (its fields are in `st.ready`), or `None` when more
-    /// input is needed or the stream failed (then `st.error` is set).
+    /// input is needed or the stream failed (then `st.life` is `Failed`).
     #[inline(always)]
     fn poll_fields(&mut self) -> Option<Input> {
-        if self.st.error.is_some() {
+        if self.st.failed() {
             return None;
         }
-        if self.st.bom_pending && !self.strip_bom() {
+        if self.st.life.edge() == Edge::Bom && !self.strip_bom() {
             self.need_more();
             return None;
         }
@@ -909,11 +995,11 @@ impl Decoder {
                 if !self.buf.is_empty() {
                     done = continue_fragment(&mut self.buf, &mut self.buf_cur, &mut self.st);
                 }
-                if !done && self.st.error.is_none() && self.buf.is_empty() {
+                if !done && !self.st.failed() && self.buf.is_empty() {
                     done = continue_fragment(&mut self.ext, &mut self.ext_cur, &mut self.st);
                 }
                 if !done {
-                    if self.st.error.is_none() && self.buf.is_empty() && self.ext.is_empty() {
+                    if !self.st.failed() && self.buf.is_empty() && self.ext.is_empty() {
                         self.need_more();
                     }
                     return None;
@@ -924,7 +1010,7 @@ impl Decoder {
             if !self.buf.is_empty() && parse_lines(&mut self.buf, &mut self.buf_cur, &mut self.st) {
                 return Some(Input::Buf);
             }
-            if self.st.error.is_some() {
+            if self.st.failed() {
                 return None;
             }
             if self.ext.is_empty() {
@@ -960,7 +1046,7 @@ impl Decoder {
             if parse_lines(&mut self.ext, &mut self.ext_cur, &mut self.st) {
                 return Some(Input::Ext);
             }
-            if self.st.error.is_some() {
+            if self.st.failed() {
                 return None;
             }
             // The chunk ends inside a block: copy the block's values out and
@@ -987,29 +1073,29 @@ impl Decoder {
             n += 1;
         }
         if head[..n] != BOM[..n] {
-            self.st.bom_pending = false;
+            self.st.life.set_edge(Edge::Lines);
         } else if n == BOM.len() {
             let from_buf = self.buf.len().min(BOM.len());
             self.buf.advance(from_buf);
             self.buf_cur = Cursor::default();
             self.ext.advance(BOM.len() - from_buf);
             self.ext_cur = Cursor::default();
-            self.st.bom_pending = false;
+            self.st.life.set_edge(Edge::Lines);
         }
-        !self.st.bom_pending
+        self.st.life.edge() != Edge::Bom
     }
 
     /// Called when no complete line is left: ends the stream if it is
     /// finished, reports a deferred overflow, or asks for more bytes.
     fn need_more(&mut self) {
-        if let Some(err) = self.st.overflow.take() {
+        if let Life::Overflow { err, .. } = self.st.life {
             // The stream is over: give the memory back, not just the bytes.
             self.clear_input();
             self.buf = BytesMut::new();
             self.st.fail(err);
             return;
         }
-        if self.st.eof {
+        if let Life::Finished(_) = self.st.life {
             // Spec: at end of file, pending data is discarded.
             self.clear_input();
             self.st.discard_block();
@@ -1022,17 +1108,32 @@ impl State {
     /// but lines to look for.
     #[inline]
     fn is_plain(&self) -> bool {
-        self.accepts_input() && !self.bom_pending && !self.skip_lf
+        self.life == Life::Open(Edge::Lines)
     }
 
-    /// Input is still buffered: no error and no end of stream.
+    /// Input is still buffered: no error, no line past the limit and no end
+    /// of stream.
     #[inline]
     fn accepts_input(&self) -> bool {
-        self.error.is_none() && self.overflow.is_none() && !self.eof
+        matches!(self.life, Life::Open(_))
+    }
+
+    /// Whether the stream failed (the error is sticky).
+    #[inline(always)]
+    fn failed(&self) -> bool {
+        matches!(self.life, Life::Failed { .. })
+    }
+
+    /// An unterminated line passed the limit while being fed: no more input
+    /// is taken, and the error is reported after the lines before it.
+    fn overflow(&mut self, err: DecodeError) {
+        if let Life::Open(edge) = self.life {
+            self.life = Life::Overflow { edge, err, finished: false };
+        }
     }
 
     fn fail(&mut self, err: DecodeError) -> DecodeError {
-        self.error = Some(err);
+        self.life = Life::Failed { err, finished: self.life.is_finished() };
         self.discard_block();
         self.data_hint = 0;
         // The stream is over: give the memory back, not just the bytes.
@@ -1215,6 +1316,37 @@ mod tests {
         d.reset();
         d.feed(b"data: 2\n\n");
         assert_eq!(d.poll_event().unwrap().unwrap().data(), "2");
+    }
+
+    #[test]
+    fn lifecycle_through_overflow_finish_and_reset() {
+        // A line past the limit while feeding: the event before it still
+        // comes out, the error after it; `finish` in between is recorded.
+        let mut d = Decoder::with_config(DecoderConfig::default().max_line_len(8));
+        d.feed(b"\xEF\xBB\xBFdata: 1\r");
+        assert_eq!(d.st.life, Life::Open(Edge::Bom));
+        assert!(d.poll_event().unwrap().is_none());
+        assert_eq!(d.st.life, Life::Open(Edge::Cr));
+        d.feed(b"\n\n0123456789");
+        assert!(matches!(d.st.life, Life::Overflow { edge: Edge::Cr, finished: false, .. }));
+        d.finish();
+        assert!(d.is_finished());
+        assert_eq!(d.poll_event().unwrap().unwrap().data(), "1");
+        assert_eq!(d.poll_event(), Err(DecodeError::LineTooLong { len: 10, max: 8 }));
+        assert!(d.is_finished());
+        d.feed(b"data: 2\n\n");
+        assert!(d.poll_event().is_err());
+        d.reset();
+        assert!(!d.is_finished());
+        assert_eq!(d.st.life, Life::Open(Edge::Bom));
+        // After `finish`, the unfinished block is discarded and nothing more
+        // is taken.
+        d.feed(b"data: 3\n\ndata: 4\n");
+        d.finish();
+        d.feed(b"\n");
+        assert_eq!(d.poll_event().unwrap().unwrap().data(), "3");
+        assert!(d.poll_event().unwrap().is_none());
+        assert_eq!(d.st.life, Life::Finished(Edge::Lines));
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl State {
 /// line terminator is left (`Ok(None)`).
 #[inline(always)]
 pub(super) fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut State) -> bool {
-    if st.skip_lf && !settle_skip_lf(src.bytes(), cur, st) {
+    if st.life.edge() == Edge::Cr && !settle_cr(src.bytes(), cur, st) {
         return false;
     }
     loop {
@@ -279,7 +279,7 @@ pub(super) fn parse_retry(value: &[u8]) -> Option<u64> {
 /// Where the next line starts, for a line whose terminator is at `end`.
 /// A lone CR ends the line at once; an LF right after it is part of the
 /// same line ending. If the input ends at the CR, the next input decides
-/// (`skip_lf`).
+/// (`Edge::Cr`).
 #[inline(always)]
 pub(super) fn after_line_end(bytes: &[u8], end: usize, st: &mut State) -> usize {
     let next = end + 1;
@@ -290,7 +290,7 @@ pub(super) fn after_line_end(bytes: &[u8], end: usize, st: &mut State) -> usize 
         Some(b'\n') => next + 1,
         Some(_) => next,
         None => {
-            st.skip_lf = true;
+            st.life.set_edge(Edge::Cr);
             next
         }
     }
@@ -300,7 +300,7 @@ pub(super) fn after_line_end(bytes: &[u8], end: usize, st: &mut State) -> usize 
 /// `st.pos` is skipped, any other byte is the next line. Returns false when
 /// the input holds no byte there yet.
 #[inline]
-pub(super) fn settle_skip_lf(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+pub(super) fn settle_cr(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
     match bytes.get(st.pos) {
         None => false,
         Some(&b) => {
@@ -308,7 +308,7 @@ pub(super) fn settle_skip_lf(bytes: &[u8], cur: &mut Cursor, st: &mut State) -> 
                 st.pos += 1;
                 cur.skip_to(st.pos);
             }
-            st.skip_lf = false;
+            st.life.set_edge(Edge::Lines);
             true
         }
     }

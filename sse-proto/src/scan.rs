@@ -79,7 +79,32 @@ impl Cursor {
         if self.mask != 0 {
             return Some(self.scan + self.mask.trailing_zeros() as usize);
         }
+        if self.scan + self.mask_len >= bytes.len() {
+            // Searched to the end already (the usual second look after a
+            // line, when input comes a few bytes at a time).
+            self.scan = bytes.len();
+            self.mask_len = 0;
+            return None;
+        }
         self.refill(bytes)
+    }
+
+    /// Records a byte just appended at `old`, the end of the buffer this
+    /// cursor describes, which was searched to its end with no line end
+    /// left (`scan + mask_len == old`, no mask pending): a line end goes
+    /// into the mask, and an ASCII byte extends the validated prefix, so
+    /// that the next poll finds the line end, or that there is none,
+    /// without a search.
+    #[inline(always)]
+    pub(crate) fn appended(&mut self, old: usize, b: u8) {
+        debug_assert!(self.mask == 0 && self.scan + self.mask_len == old);
+        let eol = b == b'\n' || b == b'\r';
+        self.scan = old + usize::from(!eol);
+        self.mask = u64::from(eol);
+        self.mask_len = usize::from(eol);
+        if self.valid == old && b < 0x80 {
+            self.valid = old + 1;
+        }
     }
 
     /// The slow half of [`find_eol`](Self::find_eol): the mask is used up,

@@ -510,6 +510,12 @@ pub struct Decoder {
     /// An event lent by `poll_event_ref` whose block is still at the front
     /// of this input, to be consumed by the next call.
     pending: Option<(Input, usize)>,
+    /// `poll_event` has nothing to do: the last poll found no line end left
+    /// in the input it searched to its end, in `Life::Open(Edge::Lines)`,
+    /// with no chunk held and no event lent, and only bytes that are not
+    /// line ends were fed since (see [`feed`](Self::feed)). Any other feed,
+    /// `finish` and `reset` clear it.
+    quiet: bool,
     st: State,
 }
 
@@ -572,6 +578,7 @@ impl Decoder {
             tail_len: 0,
             tail_known: false,
             pending: None,
+            quiet: false,
             st: State {
                 config,
                 life: Life::Open(Edge::Bom),
@@ -635,8 +642,23 @@ impl Decoder {
     /// next `poll_event`, after the events before it, reports
     /// [`DecodeError::LineTooLong`]. Bytes fed after [`finish`](Self::finish)
     /// or after an error are ignored.
-    #[inline]
+    #[inline(always)]
     pub fn feed(&mut self, bytes: &[u8]) {
+        // Fast path for input that comes a byte at a time, between line
+        // ends: the byte is appended and marked searched, and the poll that
+        // follows returns at once.
+        if let [b] = *bytes
+            && self.quiet
+            && self.buf.len() < self.st.config.max_line_len
+        {
+            let old = self.buf.len();
+            self.buf.put_u8(b);
+            // `quiet` says the search reached `old` with no mask pending.
+            self.buf_cur.appended(old, b);
+            self.quiet = self.buf_cur.mask == 0;
+            return;
+        }
+        self.quiet = false;
         self.settle();
         // Fast path for the few bytes a slow connection delivers at a time,
         // while less than a line's worth is buffered.
@@ -666,7 +688,7 @@ impl Decoder {
     /// followed by draining [`poll_event`](Self::poll_event)). Events that
     /// arrive whole in one chunk are then slices of it. Otherwise as
     /// [`feed`](Self::feed).
-    #[inline]
+    #[inline(always)]
     pub fn feed_bytes(&mut self, bytes: Bytes) {
         if bytes.len() <= 4 {
             // A few bytes are cheaper to copy than to keep (the fast path of
@@ -678,6 +700,7 @@ impl Decoder {
 
     #[inline(never)]
     fn feed_bytes_slow(&mut self, mut bytes: Bytes) {
+        self.quiet = false;
         self.settle();
         let Some(keep) = self.admit(&bytes) else { return };
         bytes.truncate(keep);
@@ -782,6 +805,7 @@ impl Decoder {
     /// reached, any pending data must be discarded"), so an `id` in them never
     /// becomes the last event ID.
     pub fn finish(&mut self) {
+        self.quiet = false;
         self.st.life.finish();
     }
 
@@ -804,6 +828,7 @@ impl Decoder {
     }
 
     fn clear_input(&mut self) {
+        self.quiet = false;
         self.pending = None;
         self.buf.clear();
         self.buf_cur = Cursor::default();
@@ -818,8 +843,11 @@ impl Decoder {
     /// `Ok(None)` means more input is needed (or, after
     /// [`finish`](Self::finish), that the stream is over); incomplete input is
     /// never an error. Errors are sticky.
-    #[inline]
+    #[inline(always)]
     pub fn poll_event(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
+        if self.quiet {
+            return Ok(None);
+        }
         self.settle();
         if self.nothing_new() {
             return Ok(None);
@@ -837,7 +865,10 @@ impl Decoder {
             Some(Input::Ext) => Ok(Some(self.st.finish_owned(&mut self.ext, &mut self.ext_cur))),
             None => match self.st.life.failed() {
                 Some(e) => Err(self.release(e)),
-                None => Ok(None),
+                None => {
+                    self.quiet = self.at_rest();
+                    Ok(None)
+                }
             },
         }
     }
@@ -858,6 +889,9 @@ impl Decoder {
     /// ```
     #[inline]
     pub fn poll_event_ref(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
+        if self.quiet {
+            return Ok(None);
+        }
         self.settle();
         if self.nothing_new() {
             return Ok(None);
@@ -870,7 +904,10 @@ impl Decoder {
         let Some(input) = self.poll_fields() else {
             return match self.st.life.failed() {
                 Some(e) => Err(self.release(e)),
-                None => Ok(None),
+                None => {
+                    self.quiet = self.at_rest();
+                    Ok(None)
+                }
             };
         };
         let f = self.st.ready;
@@ -955,10 +992,23 @@ impl Decoder {
             {
                 self.buf_cur.scan = self.buf.len();
                 self.buf_cur.mask_len = 0;
+                self.quiet = self.st.is_plain();
                 return true;
             }
         }
         false
+    }
+
+    /// Whether a poll that found nothing left the decoder so that the next
+    /// can return at once until more than a byte that is not a line end is
+    /// fed (see `quiet`).
+    #[inline]
+    fn at_rest(&self) -> bool {
+        self.st.is_plain()
+            && self.ext.is_empty()
+            && self.pending.is_none()
+            && self.buf_cur.mask == 0
+            && self.buf_cur.scan + self.buf_cur.mask_len >= self.buf.len()
     }
 
     /// For [`nothing_new`](Self::nothing_new): the byte after a CR that

@@ -547,6 +547,28 @@ pub(crate) fn tail3(bytes: &[u8], from: usize) -> [u8; 3] {
     out
 }
 
+/// How many bytes at the end of `bytes` are the start of a character that
+/// goes on past them: a lead byte followed by fewer continuation bytes than
+/// it calls for (0 when the last character is whole, or when the bytes
+/// there are invalid anyway, which validation then reports).
+#[inline]
+pub(crate) fn incomplete_tail(bytes: &[u8]) -> usize {
+    for k in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - k];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let need = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => return 0,
+        };
+        return if need > k { k } else { 0 };
+    }
+    0
+}
+
 /// [`LineCopier::copy_line`] in separate passes, and its reference in tests.
 fn copy_line_portable(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     let found = memchr::memchr2(b'\n', b'\r', hay);

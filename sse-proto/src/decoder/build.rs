@@ -182,13 +182,17 @@ impl State {
         self.data_buf.extend_from_slice(ty);
         self.data_buf.extend_from_slice(id);
         let buf = if self.data_buf.capacity() > len.saturating_mul(4) {
-            let copy = BytesMut::from(&self.data_buf[..]);
-            self.data_buf = BytesMut::new();
+            // A buffer much larger than the event (one that held a large
+            // event before): the event gets a copy of its own, and the
+            // buffer is kept for the next events, so that neither a small
+            // kept event pins it nor the next event allocates again.
+            let copy = Bytes::copy_from_slice(&self.data_buf);
+            self.data_buf.clear();
             copy
         } else if len <= SHARED_EVENT_MAX {
-            self.data_buf.split()
+            self.data_buf.split().freeze()
         } else {
-            core::mem::take(&mut self.data_buf)
+            core::mem::take(&mut self.data_buf).freeze()
         };
         let data_span = Span::new(0, data_len);
         let ty_span = Span::new(data_len, ty_len);
@@ -202,7 +206,7 @@ impl State {
         // shared id is a copy of the last event ID, a `str`.
         #[allow(unsafe_code)]
         unsafe {
-            MessageEvent::from_parts(buf.freeze(), data_span, ty_span, id_span, id_shared)
+            MessageEvent::from_parts(buf, data_span, ty_span, id_span, id_shared)
         }
     }
 }

@@ -108,9 +108,14 @@ pub(super) fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut 
     // value is known valid if that reached the end of the line.
     // The value may end inside a character, which the next piece completes
     // and checks (see `continue_fragment`).
-    let valid = cur.valid >= line.len() || scan::utf8_continues([0; 3], value, false);
+    // Otherwise it is validated as it is copied, in one pass.
     let start = st.data_buf.len();
-    st.data_buf.extend_from_slice(value);
+    let valid = if cur.valid >= line.len() {
+        st.data_buf.extend_from_slice(value);
+        true
+    } else {
+        scan::copy_line(value, [0; 3], &mut st.data_buf).1
+    };
     st.frag = Some(Fragment { start, line_len: line.len(), first, valid });
     let n = line.len();
     src.skip(n);

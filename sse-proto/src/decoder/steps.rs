@@ -333,9 +333,17 @@ pub(super) fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut
         return value.is_ascii() || core::str::from_utf8(value).is_ok();
     }
     if end > *valid {
-        match simdutf8::compat::from_utf8(&bytes[*valid..]) {
-            Ok(_) => *valid = bytes.len(),
-            Err(e) => *valid += e.valid_up_to(),
+        // The input often ends inside a character (a chunk cut it): that
+        // character is left out, so the fast check passes and the slow one,
+        // which says where an error is, is only for invalid text.
+        let upto = bytes.len() - scan::incomplete_tail(&bytes[*valid..]);
+        match simdutf8::basic::from_utf8(&bytes[*valid..upto]) {
+            Ok(_) => *valid = upto,
+            Err(_) => {
+                if let Err(e) = simdutf8::compat::from_utf8(&bytes[*valid..upto]) {
+                    *valid += e.valid_up_to();
+                }
+            }
         }
         if end > *valid {
             // An invalid sequence (or the end of the validated prefix) lies

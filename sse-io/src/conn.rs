@@ -502,6 +502,8 @@ where
         }
         self.session = Some(session);
         self.app.metrics.open_streams.fetch_add(1, Ordering::Relaxed);
+        // From here on this task delivers frames: requests go first.
+        self.app.rt.background();
         Ok(())
     }
 

@@ -28,6 +28,15 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Runs a task in the background, detached.
     fn spawn(&self, task: BoxFuture<'static, ()>);
 
+    /// Marks the task that calls it as background work: a runtime that has
+    /// priorities may run other tasks first. The server calls it when a
+    /// connection starts streaming, so that requests (a publish, a health
+    /// check, a new client's head) are not queued behind a fan-out to
+    /// thousands of streams; a publisher that runs ahead of the fan-out also
+    /// lets each stream write several events at once. The default does
+    /// nothing.
+    fn background(&self) {}
+
     /// The current instant.
     fn now(&self) -> Instant;
 

@@ -21,58 +21,33 @@
 //! Connections run on one executor thread per available core, each
 //! connection staying on the thread it was given (set `SMOL_THREADS` to
 //! choose another number of threads); the future given to `smol::block_on`
-//! (the accept loop) runs on the calling thread.
+//! (the accept loop) runs on the calling thread. Each thread runs requests
+//! before streams' deliveries, so that a publish, a health check or a new
+//! client is not queued behind a fan-out to thousands of streams.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub use sse_io::*;
+
+mod executor;
 
 /// The smol runtime: tasks on an executor thread per core,
 /// `smol::Timer`, `smol::net` TCP.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
-/// The executors connections run on: one per thread, each with its own
-/// queue, started on first use. Tasks are dealt round-robin and stay on
-/// their thread: with one shared multi-threaded executor, the threads'
-/// hand-offs and wake-ups cost more CPU than the deliveries themselves
-/// (measured with the scale benchmark: 4.6x the CPU per delivery of one
-/// thread), while sharding keeps every core busy without them.
-fn executors() -> &'static [&'static smol::Executor<'static>] {
-    static EXECUTORS: OnceLock<Vec<&'static smol::Executor<'static>>> = OnceLock::new();
-    EXECUTORS.get_or_init(|| {
-        let threads = std::env::var("SMOL_THREADS")
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-            .unwrap_or(1)
-            .max(1);
-        (0..threads)
-            .map(|i| {
-                let executor: &'static smol::Executor<'static> = Box::leak(Box::new(smol::Executor::new()));
-                std::thread::Builder::new()
-                    .name(format!("sse-smol-{i}"))
-                    .spawn(move || smol::block_on(executor.run(smol::future::pending::<()>())))
-                    .expect("spawning an executor thread");
-                executor
-            })
-            .collect()
-    })
-}
-
 impl Runtime for Smol {
     type Stream = smol::net::TcpStream;
     type Listener = smol::net::TcpListener;
 
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let executors = executors();
-        let shard = NEXT.fetch_add(1, Ordering::Relaxed) % executors.len();
-        executors[shard].spawn(task).detach();
+        executor::spawn(task);
+    }
+
+    fn background(&self) {
+        executor::background();
     }
 
     fn now(&self) -> Instant {

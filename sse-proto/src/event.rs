@@ -92,7 +92,18 @@ enum Repr {
         /// is unused).
         id_shared: Option<Bytes>,
     },
+    /// A shared buffer, and a short last event ID set by an earlier block,
+    /// held here (`id` points into it): no second buffer to count
+    /// references to.
+    SharedOwnId {
+        buf: Bytes,
+        id: [u8; OWN_ID_CAP],
+    },
 }
+
+/// The longest inherited last event ID an event with a shared buffer holds
+/// itself (the room the shared form leaves, so the event stays 96 bytes).
+pub(crate) const OWN_ID_CAP: usize = 32;
 
 impl MessageEvent {
     /// Builds an event, as a decoder would dispatch it. An empty `event_type`
@@ -139,6 +150,31 @@ impl MessageEvent {
         id_shared: Option<Bytes>,
     ) -> Self {
         MessageEvent { repr: Repr::Shared { buf, id_shared }, data, event_type, id }
+    }
+
+    /// Assembles an event from validated parts in a shared buffer and the
+    /// last event ID set by an earlier block, which the event holds itself.
+    ///
+    /// # Safety
+    ///
+    /// The spans must lie in `buf` and point at valid UTF-8: the accessors
+    /// trust it (the last event ID is valid UTF-8 by [`LastId`]'s
+    /// invariant). The last event ID must be at most [`OWN_ID_CAP`] bytes
+    /// long and its window up to date ([`LastId::ready`]).
+    #[inline]
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn from_parts_own_id(
+        buf: Bytes,
+        data: Span,
+        event_type: Span,
+        last_id: &LastId,
+    ) -> Self {
+        MessageEvent {
+            repr: Repr::SharedOwnId { buf, id: *last_id.head() },
+            data,
+            event_type,
+            id: Span::new(0, last_id.len()),
+        }
     }
 
     /// The first [`INLINE_CAP`] bytes of a block (zero-padded if shorter),
@@ -188,7 +224,7 @@ impl MessageEvent {
     fn buf(&self) -> &[u8] {
         match &self.repr {
             Repr::Inline(bytes) => &bytes.0,
-            Repr::Shared { buf, .. } => buf,
+            Repr::Shared { buf, .. } | Repr::SharedOwnId { buf, .. } => buf,
         }
     }
 
@@ -221,7 +257,7 @@ impl MessageEvent {
     pub fn data_bytes(&self) -> Bytes {
         match &self.repr {
             Repr::Inline(bytes) => Bytes::copy_from_slice(&bytes.0[self.data.range()]),
-            Repr::Shared { buf, .. } => buf.slice(self.data.range()),
+            Repr::Shared { buf, .. } | Repr::SharedOwnId { buf, .. } => buf.slice(self.data.range()),
         }
     }
 
@@ -233,7 +269,9 @@ impl MessageEvent {
         unsafe {
             match &self.repr {
                 Repr::Inline(bytes) => Str::from_validated_slice(&bytes.0[self.data.range()]),
-                Repr::Shared { buf, .. } => Str::from_validated_bytes(buf.slice(self.data.range())),
+                Repr::Shared { buf, .. } | Repr::SharedOwnId { buf, .. } => {
+                    Str::from_validated_bytes(buf.slice(self.data.range()))
+                }
             }
         }
     }
@@ -243,6 +281,14 @@ impl MessageEvent {
     #[inline]
     pub fn last_event_id(&self) -> &str {
         match &self.repr {
+            Repr::SharedOwnId { id, .. } => {
+                // SAFETY: `id` holds a copy of the last event ID where the
+                // span points (the invariant of `repr`).
+                #[allow(unsafe_code)]
+                unsafe {
+                    utf8_unchecked(&id[self.id.range()])
+                }
+            }
             Repr::Shared { id_shared: Some(id), .. } => {
                 // SAFETY: `id_shared` is valid UTF-8 (the invariant of `repr`).
                 #[allow(unsafe_code)]
@@ -309,6 +355,15 @@ impl LastId {
         unsafe {
             utf8_unchecked(&self.bytes)
         }
+    }
+
+    /// The first [`OWN_ID_CAP`] bytes of the window: the id, zero-padded,
+    /// when it is that short. The window must be up to date
+    /// ([`ready`](Self::ready)).
+    #[inline]
+    pub(crate) fn head(&self) -> &[u8; OWN_ID_CAP] {
+        debug_assert!(!self.stale && self.bytes.len() <= OWN_ID_CAP);
+        self.window[INLINE_CAP..INLINE_CAP + OWN_ID_CAP].try_into().expect("32 bytes")
     }
 
     /// The id with its window written, for [`merge`](Self::merge).

@@ -73,8 +73,23 @@ impl State {
                 } else {
                     // The whole block is one slice of the input: the event is
                     // that slice and the positions of its fields.
-                    let id_shared = if last_id > 0 { self.shared_last_id() } else { None };
                     let buf = src.take(f.total);
+                    if last_id > 0 && last_id <= OWN_ID_CAP {
+                        // A short last event ID set by an earlier block is
+                        // copied into the event: cheaper than sharing it,
+                        // which costs a reference count per event.
+                        cur.consumed(f.total);
+                        self.meta_buf.clear();
+                        // SAFETY: the spans point at the block's values,
+                        // valid UTF-8 (see `Val`), in `buf` (the block); the
+                        // id is at most `OWN_ID_CAP` bytes and its window is
+                        // made ready here.
+                        #[allow(unsafe_code)]
+                        return unsafe {
+                            MessageEvent::from_parts_own_id(buf, data, ty, self.last_id.ready())
+                        };
+                    }
+                    let id_shared = if last_id > 0 { self.shared_last_id() } else { None };
                     // SAFETY: the spans point at the block's values, valid
                     // UTF-8 (see `Val`), in `buf` (the block); the shared
                     // id is a copy of the last event ID, a `str`.

@@ -52,7 +52,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::time::Duration;
 
-use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, Span};
+use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, OWN_ID_CAP, Span};
 use crate::scan::{self, Cursor, LineCopier};
 use crate::str::utf8_unchecked;
 
@@ -1332,6 +1332,29 @@ mod tests {
             assert_eq!(stored, [true, false, true, false, false, true], "chunks of {chunk}");
             let got: Vec<_> = got.iter().map(|e| (e.event_type(), e.data(), e.last_event_id())).collect();
             assert_eq!(got, want, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn slices_of_the_input_carry_an_inherited_id_of_any_length() {
+        // Events too large to be inline, each a slice of the fed chunk,
+        // after blocks that set a short id (held in the event) and a long
+        // one (shared).
+        let big = "x".repeat(100);
+        for id in ["7", &"i".repeat(OWN_ID_CAP), &"j".repeat(OWN_ID_CAP + 1), "日本"] {
+            let input = format!("id: {id}\ndata: a\n\ndata: {big}\n\nevent: t\ndata: {big}\n\n");
+            let mut d = Decoder::new();
+            d.feed_bytes(Bytes::from(input));
+            let first = d.poll_event().unwrap().unwrap();
+            assert_eq!(first.last_event_id(), id);
+            for ty in ["message", "t"] {
+                let ev = d.poll_event().unwrap().unwrap();
+                assert!(!ev.is_inline());
+                let copy = ev.clone();
+                drop(ev);
+                assert_eq!((copy.event_type(), copy.data(), copy.last_event_id()), (ty, &*big, id));
+                assert_eq!(&*copy.clone().into_data(), big);
+            }
         }
     }
 

@@ -89,19 +89,17 @@ impl Cursor {
         self.refill(bytes)
     }
 
-    /// Records a byte just appended at `old`, the end of the buffer this
-    /// cursor describes, which was searched to its end with no line end
-    /// left (`scan + mask_len == old`, no mask pending): a line end goes
-    /// into the mask, and an ASCII byte extends the validated prefix, so
-    /// that the next poll finds the line end, or that there is none,
-    /// without a search.
+    /// Records a byte that is not a line end, just appended at `old`, the
+    /// end of the buffer this cursor describes, which was searched to its
+    /// end (`scan + mask_len == old`, no mask pending): it is searched, and
+    /// if it is ASCII it extends the validated prefix, so that the next
+    /// poll has nothing to search. (A line end is left to the search: a
+    /// `data` line being copied as it is searched goes on from there.)
     #[inline(always)]
     pub(crate) fn appended(&mut self, old: usize, b: u8) {
-        debug_assert!(self.mask == 0 && self.scan + self.mask_len == old);
-        let eol = b == b'\n' || b == b'\r';
-        self.scan = old + usize::from(!eol);
-        self.mask = u64::from(eol);
-        self.mask_len = usize::from(eol);
+        debug_assert!(self.mask == 0 && self.scan + self.mask_len == old && b != b'\n' && b != b'\r');
+        self.scan = old + 1;
+        self.mask_len = 0;
         if self.valid == old && b < 0x80 {
             self.valid = old + 1;
         }

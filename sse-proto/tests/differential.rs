@@ -324,3 +324,40 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    #[test]
+    fn byte_runs_between_chunks_agree_with_the_naive_decoder(input in prop_oneof![stream(), long_events()], runs in prop::collection::vec((any::<prop::sample::Index>(), 1usize..48), 0..4), mode in mode()) {
+        // Runs of single bytes (the decoder at rest between them takes its
+        // byte-at-a-time path) meet larger chunks of either feed, lent
+        // events and the end of the stream, and every event comes out as
+        // soon as its block ends.
+        let mut cuts: Vec<usize> = runs
+            .iter()
+            .flat_map(|(at, len)| {
+                let start = at.index(input.len() + 1);
+                start..(start + len).min(input.len() + 1)
+            })
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        naive::check_pieces(&input, &cuts, mode.zero_copy, mode.lend, cuts.len() + 1);
+    }
+}
+
+#[test]
+fn a_copied_data_line_ended_by_a_byte_fed_alone() {
+    // After an event of several lines, the next `data` line is copied as
+    // it is searched; the input ends inside it, and its end (a CRLF here)
+    // arrives a byte at a time: the copy must go on from where it stopped.
+    let head = b"data: a\ndata: b\n\ndata: ".len();
+    let input = [&b"data: a\ndata: b\n\ndata: "[..], &[b'x'; 100], b"yy\r\ndata: z\r\n\r\n"].concat();
+    for first in [head + 10, head + 100] {
+        let cuts: Vec<usize> = (first..input.len()).collect();
+        for (zero_copy, lend) in [(false, false), (true, false), (false, true), (true, true)] {
+            naive::check_pieces(&input, &cuts, zero_copy, lend, cuts.len() + 1);
+        }
+    }
+}

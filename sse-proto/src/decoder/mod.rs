@@ -645,17 +645,20 @@ impl Decoder {
     #[inline(always)]
     pub fn feed(&mut self, bytes: &[u8]) {
         // Fast path for input that comes a byte at a time, between line
-        // ends: the byte is appended and marked searched, and the poll that
-        // follows returns at once.
+        // ends: the byte is appended and, unless it ends a line, marked
+        // searched, and the poll that follows returns at once.
         if let [b] = *bytes
             && self.quiet
             && self.buf.len() < self.st.config.max_line_len
         {
             let old = self.buf.len();
             self.buf.put_u8(b);
-            // `quiet` says the search reached `old` with no mask pending.
-            self.buf_cur.appended(old, b);
-            self.quiet = self.buf_cur.mask == 0;
+            if b == b'\n' || b == b'\r' {
+                self.quiet = false;
+            } else {
+                // `quiet` says the search reached `old` with no mask pending.
+                self.buf_cur.appended(old, b);
+            }
             return;
         }
         self.quiet = false;

@@ -35,16 +35,18 @@
 //! | path | fires when | assumes | guarded by |
 //! |---|---|---|---|
 //! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, `Life::Open`, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
+//! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is marked searched (`Cursor::appended`) and the next poll returns at once; a line end clears `quiet` and is left to the search | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
-//! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs, lines the copy checked) | `field_is_valid`; `differential_utf8` (invalid UTF-8 at every block edge) |
+//! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked) | `field_is_valid`; `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
 //! | `gather` | a `data:` line with the block's data non-empty (or the last event had several lines), no mask pending | the copy's UTF-8 verdict covers the whole value (after `before`); invalid text goes back to the steps | `copy_line_*` unit tests, `long_multi_line_events_*`, `differential_utf8` |
 //! | `gather`, input ends in the line (`Resume`, `Fragment`) | a chunk or the carry buffer ends inside a gathered line within the limits | the copied prefix is kept; the next piece is checked after its last three bytes | `long_multi_line_events_within_limits`, `differential_utf8` |
 //! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces | `limits.rs`, `long_multi_line_events_within_limits` |
 //! | `compact` | a block outgrows 64 KiB, or its chunk ends before it | values are copied out, lines dropped; positions rebased | `long_blocks_are_compacted_without_changing_events` |
 //! | `build`, inline event | fields fit in 64 bytes | the spans, shifted by the copy, point at validated values | `copied_events_are_inline_or_shared_by_size`, `small_events_of_a_kept_chunk_are_inline` |
-//! | `build`, slice of the chunk | a larger event whole in one chunk | the block is the first `total` bytes of the source | `single_line_data_is_a_slice_of_the_input` |
+//! | `build`, slice of the chunk | a larger event whole in one chunk | the block is the first `total` bytes of the source; an inherited last event ID of up to 32 bytes is held in the event (`OWN_ID_CAP`), a longer one shared | `single_line_data_is_a_slice_of_the_input`, `slices_of_the_input_carry_an_inherited_id_of_any_length` |
+//! | `build`, gathered event | several `data` lines (or data that outlived its chunk) | the event shares `data_buf`'s allocation, or gets a copy of its own when that allocation is more than 4 times its size (the buffer is then kept) | `copied_events_are_inline_or_shared_by_size`, `differential` |
 //! | `poll_event_ref` | lent events | the block stays at the front until the next `&mut` call (`pending`) | `differential` with `lend` |
 
 use alloc::string::String;
@@ -644,23 +646,38 @@ impl Decoder {
     /// or after an error are ignored.
     #[inline(always)]
     pub fn feed(&mut self, bytes: &[u8]) {
-        // Fast path for input that comes a byte at a time, between line
-        // ends: the byte is appended and, unless it ends a line, marked
-        // searched, and the poll that follows returns at once.
         if let [b] = *bytes
-            && self.quiet
-            && self.buf.len() < self.st.config.max_line_len
+            && self.feed_quiet_byte(b)
         {
-            let old = self.buf.len();
-            self.buf.put_u8(b);
-            if b == b'\n' || b == b'\r' {
-                self.quiet = false;
-            } else {
-                // `quiet` says the search reached `old` with no mask pending.
-                self.buf_cur.appended(old, b);
-            }
             return;
         }
+        self.feed_more(bytes)
+    }
+
+    /// Fast path for input that comes a byte at a time, between line ends:
+    /// while `quiet`, the byte is appended and, unless it ends a line,
+    /// marked searched, and the poll that follows returns at once. Inlined
+    /// into the caller's loop, and small, so that it stays cheap whatever
+    /// that loop looks like. Returns false when it does not apply.
+    #[inline(always)]
+    fn feed_quiet_byte(&mut self, b: u8) -> bool {
+        if !self.quiet || self.buf.len() >= self.st.config.max_line_len {
+            return false;
+        }
+        let old = self.buf.len();
+        self.buf.put_u8(b);
+        if b == b'\n' || b == b'\r' {
+            self.quiet = false;
+        } else {
+            // `quiet` says the search reached `old` with no mask pending.
+            self.buf_cur.appended(old, b);
+        }
+        true
+    }
+
+    /// [`feed`](Self::feed) but for a byte while `quiet`.
+    #[inline(never)]
+    fn feed_more(&mut self, bytes: &[u8]) {
         self.quiet = false;
         self.settle();
         // Fast path for the few bytes a slow connection delivers at a time,
@@ -693,6 +710,17 @@ impl Decoder {
     /// [`feed`](Self::feed).
     #[inline(always)]
     pub fn feed_bytes(&mut self, bytes: Bytes) {
+        if let [b] = *bytes
+            && self.feed_quiet_byte(b)
+        {
+            return;
+        }
+        self.feed_bytes_more(bytes)
+    }
+
+    /// [`feed_bytes`](Self::feed_bytes) but for a byte while `quiet`.
+    #[inline(never)]
+    fn feed_bytes_more(&mut self, bytes: Bytes) {
         if bytes.len() <= 4 {
             // A few bytes are cheaper to copy than to keep (the fast path of
             // a slow connection, as in `feed`).
@@ -851,6 +879,12 @@ impl Decoder {
         if self.quiet {
             return Ok(None);
         }
+        self.poll_event_more()
+    }
+
+    /// [`poll_event`](Self::poll_event) when not `quiet`.
+    #[inline(never)]
+    fn poll_event_more(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
         self.settle();
         if self.nothing_new() {
             return Ok(None);
@@ -858,7 +892,7 @@ impl Decoder {
         self.poll_owned()
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn poll_owned(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
         // Results travel through `State` fields rather than nested
         // `Result<Option<..>>` values: those were spilled to the stack and
@@ -890,11 +924,17 @@ impl Decoder {
     /// assert_eq!((event.event_type, event.data, event.last_event_id), ("tick", "1\n2", ""));
     /// # Ok::<(), sse_proto::DecodeError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn poll_event_ref(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
         if self.quiet {
             return Ok(None);
         }
+        self.poll_event_ref_more()
+    }
+
+    /// [`poll_event_ref`](Self::poll_event_ref) when not `quiet`.
+    #[inline(never)]
+    fn poll_event_ref_more(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
         self.settle();
         if self.nothing_new() {
             return Ok(None);
@@ -902,7 +942,7 @@ impl Decoder {
         self.poll_lent()
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn poll_lent(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
         let Some(input) = self.poll_fields() else {
             return match self.st.life.failed() {

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -27,7 +26,8 @@ use crate::topics::Membership;
 /// (fetch the state afresh) instead of assuming it saw every event.
 pub const RESET_EVENT: &str = "sse-reset";
 
-/// What happens to a subscriber whose queue is full.
+/// What happens to a subscriber that falls a whole capacity behind (the
+/// channel keeps only the newest `capacity` frames).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SlowPolicy {
@@ -35,34 +35,162 @@ pub enum SlowPolicy {
     /// `Last-Event-ID`, catching up from the replay log. Nothing is lost
     /// while the log still holds what it missed.
     Disconnect,
-    /// Drop its oldest queued events and send it a reset event.
+    /// Skip the events it missed and send it a reset event first.
     DropOldest,
+}
+
+/// A channel's live frames, shared by its subscribers: the newest
+/// `capacity` frames, which every subscriber reads from its own cursor.
+///
+/// A publish appends one frame here and wakes only the subscribers that
+/// wait for it (those that read everything before). It does not touch the
+/// others: with thousands of subscribers on several threads, writing into
+/// each one's queue cost more than the rest of a delivery (every subscriber's
+/// lock and buffer lived in another core's cache).
+pub(crate) struct Live {
+    state: Mutex<LiveState>,
+    capacity: usize,
+    policy: SlowPolicy,
+    metrics: Option<Arc<Metrics>>,
+}
+
+struct LiveState {
+    /// The frames numbered `next - frames.len() .. next`, with the
+    /// channel's sequence numbers (0 for a [`Broadcast`]).
+    frames: VecDeque<(u64, Bytes)>,
+    /// The number the next frame gets.
+    next: u64,
+    /// Subscribers that read every frame and wait for the next.
+    waiters: Vec<Waker>,
+    /// The previous `waiters`, kept for its capacity.
+    spare: Vec<Waker>,
+    /// How many times `waiters` was emptied: a subscriber registered at
+    /// this epoch is in the list.
+    epoch: u64,
+}
+
+impl LiveState {
+    fn first(&self) -> u64 {
+        self.next - self.frames.len() as u64
+    }
+}
+
+impl Live {
+    pub(crate) fn new(capacity: usize, policy: SlowPolicy, metrics: Option<Arc<Metrics>>) -> Arc<Live> {
+        Arc::new(Live {
+            state: Mutex::new(LiveState {
+                frames: VecDeque::new(),
+                next: 0,
+                waiters: Vec::new(),
+                spare: Vec::new(),
+                epoch: 0,
+            }),
+            capacity,
+            policy,
+            metrics,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The number the next frame gets: where a subscriber that joins now
+    /// starts reading.
+    pub(crate) fn next(&self) -> u64 {
+        self.lock().next
+    }
+
+    /// Appends a frame (sequence number `seq`) and wakes the subscribers
+    /// waiting for it. Returns whether the subscriber list is due for a
+    /// [`sweep`](Self::sweep).
+    pub(crate) fn push(&self, seq: u64, frame: Bytes) -> bool {
+        let mut st = self.lock();
+        st.frames.push_back((seq, frame));
+        st.next += 1;
+        if st.frames.len() > self.capacity {
+            st.frames.pop_front();
+        }
+        // Every half capacity: a subscriber is found a whole capacity
+        // behind at most half a capacity late.
+        let sweep = st.next.is_multiple_of((self.capacity as u64 / 2).max(1));
+        if st.waiters.is_empty() {
+            return sweep;
+        }
+        let mut waiters = std::mem::take(&mut st.spare);
+        std::mem::swap(&mut waiters, &mut st.waiters);
+        st.epoch += 1;
+        drop(st);
+        for waker in waiters.drain(..) {
+            waker.wake();
+        }
+        let mut st = self.lock();
+        if st.spare.capacity() < waiters.capacity() {
+            st.spare = waiters;
+        }
+        sweep
+    }
+
+    /// Forgets the subscribers that left, and drops those that fell a whole
+    /// capacity behind under the disconnect policy, so that a subscriber
+    /// that stopped reading is dropped promptly (one that reads finds out
+    /// itself).
+    pub(crate) fn sweep(&self, subscribers: &mut Vec<Arc<Queue>>) {
+        let first = self.lock().first();
+        subscribers.retain(|queue| {
+            let mut q = queue.lock();
+            if q.gone || q.dropped {
+                return false;
+            }
+            if q.cursor < first && self.policy == SlowPolicy::Disconnect {
+                self.drop_slow(&mut q);
+                queue.wake(q);
+                return false;
+            }
+            true
+        });
+    }
+
+    fn drop_slow(&self, q: &mut QueueState) {
+        if let Some(m) = self.metrics.as_deref() {
+            m.slow_drop();
+        }
+        q.dropped = true;
+        q.pending = None;
+        q.frames = VecDeque::new();
+    }
 }
 
 #[derive(Default)]
 struct QueueState {
+    /// Frames that go before the live ones: a replay, a reset.
     frames: VecDeque<Bytes>,
+    /// The number of the next live frame to read.
+    cursor: u64,
+    /// The live epoch this subscriber's waker was registered at, plus one
+    /// (0: not registered).
+    registered: u64,
     /// Dropped under the disconnect policy.
     dropped: bool,
-    /// Frames were dropped under the drop-oldest policy: a reset goes first.
+    /// Frames were skipped under the drop-oldest policy: a reset goes first.
     lagged: bool,
     /// The subscription was dropped by its owner.
     gone: bool,
-    /// The connection driver reading this queue directly (a subscription
-    /// forwarded to a stream), woken on each publish.
+    /// Whoever reads this queue (a connection driver, or a task in `recv`):
+    /// registered with the live frames, and woken when the queue changes
+    /// other than by a publish (a replay is in, a reset, a drop).
     driver: Option<Waker>,
-    /// A topic subscriber resuming through a broker: live frames wait here
-    /// until its replay is merged in front of them.
+    /// A topic subscriber resuming through a broker: live frames wait in
+    /// the channel until its replay is merged in front of them.
     pending: Option<Pending>,
 }
 
-/// A resuming topic subscriber's live frames, held while its replay is read
-/// (subscribe, buffer, replay, merge: nothing published meanwhile is missed,
-/// and what the replay already holds is dropped by sequence number).
+/// A resuming topic subscriber's place, held while its replay is read
+/// (subscribe, replay, merge: nothing published meanwhile is missed, since
+/// the channel keeps the live frames, and what the replay already holds is
+/// dropped by sequence number).
 #[derive(Default)]
 pub(crate) struct Pending {
-    /// Live frames with their sequence numbers, oldest first.
-    pub(crate) buffered: VecDeque<(u64, Bytes)>,
     /// The channel's position when this subscriber joined: `None` until the
     /// broker started the topic's live feed, then the newest event
     /// delivered before this subscriber (`Some(None)`: none).
@@ -70,27 +198,19 @@ pub(crate) struct Pending {
     /// The broker lost track of the topic meanwhile: the merge becomes a
     /// reset at this position.
     pub(crate) lost: Option<Option<Position>>,
-    /// Frames were dropped under the drop-oldest policy.
-    pub(crate) lagged: bool,
 }
 
+/// One subscriber's state: what goes before the live frames, and where it
+/// reads them.
 pub(crate) struct Queue {
     state: Mutex<QueueState>,
-    ready: event_listener::Event,
-}
-
-impl QueueState {
-    fn has_item(&self) -> bool {
-        self.pending.is_none() && (self.lagged || self.dropped || !self.frames.is_empty())
-    }
+    live: Arc<Live>,
 }
 
 impl Queue {
-    pub(crate) fn new(pending: Option<Pending>) -> Arc<Queue> {
-        Arc::new(Queue {
-            state: Mutex::new(QueueState { pending, ..QueueState::default() }),
-            ready: event_listener::Event::new(),
-        })
+    /// A subscriber of `live` that reads from frame number `cursor` on.
+    pub(crate) fn new(live: Arc<Live>, cursor: u64, pending: Option<Pending>) -> Arc<Queue> {
+        Arc::new(Queue { state: Mutex::new(QueueState { cursor, pending, ..QueueState::default() }), live })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
@@ -98,10 +218,12 @@ impl Queue {
     }
 
     /// Wakes whoever reads the queue.
-    fn wake(&self, mut q: std::sync::MutexGuard<'_, QueueState>) {
-        let driver = q.driver.take();
+    fn wake(&self, q: std::sync::MutexGuard<'_, QueueState>) {
+        let driver = q.driver.clone();
         drop(q);
-        wake_readers(self, driver);
+        if let Some(waker) = driver {
+            waker.wake();
+        }
     }
 
     /// A topic channel learned its position: a resuming subscriber can read
@@ -115,73 +237,32 @@ impl Queue {
     }
 
     /// The broker lost track of the topic: a reset goes out at `position`
-    /// (after what is queued), or replaces a pending replay.
+    /// (after the live frames not read yet), or replaces a pending replay.
     pub(crate) fn set_lost(&self, position: Option<&Position>) {
         let mut q = self.lock();
         if q.gone || q.dropped {
             return;
         }
+        let live = self.live.lock();
         if let Some(pending) = q.pending.as_mut() {
-            pending.buffered.clear();
+            // What came before the loss is not merged: the reset stands for it.
             pending.lost = Some(position.cloned());
             if pending.until.is_none() {
                 pending.until = Some(position.cloned());
             }
         } else {
+            let first = live.first();
+            q.lagged |= q.cursor < first;
+            let from = q.cursor.max(first);
+            let unread: Vec<Bytes> =
+                live.frames.range((from - first) as usize..).map(|(_, f)| f.clone()).collect();
+            q.frames.extend(unread);
             q.frames.push_back(reset_frame("gap", position.map(Position::id)));
         }
+        q.cursor = live.next;
+        drop(live);
         self.wake(q);
     }
-}
-
-/// Offers `frame` (sequence number `seq`) to one subscriber queue, applying
-/// the slow policy; false once the subscriber is gone or dropped.
-pub(crate) fn offer(
-    queue: &Queue,
-    frame: &Bytes,
-    seq: u64,
-    capacity: usize,
-    policy: SlowPolicy,
-    metrics: Option<&Metrics>,
-) -> bool {
-    let mut q = queue.lock();
-    if q.gone || q.dropped {
-        return false;
-    }
-    let len = match &q.pending {
-        Some(p) => p.buffered.len(),
-        None => q.frames.len(),
-    };
-    if len >= capacity {
-        if let Some(m) = metrics {
-            m.slow_drop();
-        }
-        match policy {
-            SlowPolicy::Disconnect => {
-                q.dropped = true;
-                q.pending = None;
-                q.frames = VecDeque::new();
-                queue.wake(q);
-                return false;
-            }
-            SlowPolicy::DropOldest => match q.pending.as_mut() {
-                Some(p) => {
-                    p.buffered.pop_front();
-                    p.lagged = true;
-                }
-                None => {
-                    q.frames.pop_front();
-                    q.lagged = true;
-                }
-            },
-        }
-    }
-    match q.pending.as_mut() {
-        Some(p) => p.buffered.push_back((seq, frame.clone())),
-        None => q.frames.push_back(frame.clone()),
-    }
-    queue.wake(q);
-    true
 }
 
 struct State {
@@ -190,17 +271,16 @@ struct State {
 }
 
 struct Inner {
-    capacity: usize,
-    policy: SlowPolicy,
     state: Mutex<State>,
+    live: Arc<Live>,
     metrics: Option<Arc<Metrics>>,
 }
 
 /// A broadcast channel with replay. Clones share the channel.
 ///
 /// `publish` encodes an event once into shared bytes, gives it an id,
-/// appends it to the replay log and queues it for every subscriber; it never
-/// waits for a subscriber. `subscribe` registers a subscriber and computes
+/// appends it to the replay log and to the live frames every subscriber
+/// reads from its own place; it never waits for a subscriber. `subscribe` registers a subscriber and computes
 /// its replay atomically with respect to `publish`, so a resuming client
 /// gets exactly the events after its id, then the live ones: no gap, no
 /// duplicate.
@@ -244,8 +324,8 @@ impl fmt::Debug for BroadcastBuilder {
 }
 
 impl BroadcastBuilder {
-    /// Frames queued per subscriber before the slow policy applies
-    /// (default 256).
+    /// Live frames kept: how far a subscriber may fall behind before the
+    /// slow policy applies (default 256).
     pub fn capacity(mut self, frames: usize) -> Self {
         self.capacity = frames.max(1);
         self
@@ -276,9 +356,8 @@ impl BroadcastBuilder {
         let log = ReplayLog::new(self.replay);
         Broadcast {
             inner: Arc::new(Inner {
-                capacity: self.capacity,
-                policy: self.policy,
                 state: Mutex::new(State { log, subscribers: Vec::new() }),
+                live: Live::new(self.capacity, self.policy, self.metrics.clone()),
                 metrics: self.metrics,
             }),
         }
@@ -320,9 +399,11 @@ impl Broadcast {
         };
         let frame = event.id(id.as_str()).to_bytes()?;
         state.log.push(&id, frame.clone(), Instant::now());
-        let (capacity, policy) = (self.inner.capacity, self.inner.policy);
-        let metrics = self.inner.metrics.as_deref();
-        state.subscribers.retain(|queue| offer(queue, &frame, 0, capacity, policy, metrics));
+        // Under the state lock: a subscriber joins before or after this
+        // frame, never beside it.
+        if self.inner.live.push(0, frame) {
+            self.inner.live.sweep(&mut state.subscribers);
+        }
         Ok(id)
     }
 
@@ -331,8 +412,8 @@ impl Broadcast {
     /// longer known.
     #[must_use = "dropping a subscription unsubscribes"]
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
-        let queue = Queue::new(None);
         let mut state = self.lock();
+        let queue = Queue::new(self.inner.live.clone(), self.inner.live.next(), None);
         if let Some(id) = last_event_id {
             let metrics = self.inner.metrics.as_deref();
             let mut q = queue.lock();
@@ -360,16 +441,15 @@ impl Broadcast {
     /// Subscribers registered now (dropped ones are removed on the next
     /// publish).
     pub fn subscriber_count(&self) -> usize {
-        self.lock().subscribers.iter().filter(|q| !q.lock().gone).count()
+        self.lock()
+            .subscribers
+            .iter()
+            .filter(|q| {
+                let q = q.lock();
+                !q.gone && !q.dropped
+            })
+            .count()
     }
-}
-
-/// Wakes whoever reads a queue: its driver, and tasks in `recv`.
-fn wake_readers(queue: &Queue, driver: Option<Waker>) {
-    if let Some(waker) = driver {
-        waker.wake();
-    }
-    queue.ready.notify(usize::MAX);
 }
 
 pub(crate) fn reset_frame(reason: &str, newest: Option<&str>) -> Bytes {
@@ -407,7 +487,6 @@ pub(crate) struct Resume {
 /// [`Stream`](futures_lite::Stream).
 pub struct Subscription {
     queue: Arc<Queue>,
-    listener: Option<event_listener::EventListener>,
     ended: bool,
     resume: Option<Box<Resume>>,
     /// A topic subscriber's place in its channel (left on drop).
@@ -426,7 +505,7 @@ impl fmt::Debug for Subscription {
 
 impl Subscription {
     pub(crate) fn new(queue: Arc<Queue>, resume: Option<Box<Resume>>, member: Option<Membership>) -> Self {
-        Subscription { queue, listener: None, ended: false, resume, member, metrics: None }
+        Subscription { queue, ended: false, resume, member, metrics: None }
     }
 
     pub(crate) fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
@@ -436,8 +515,8 @@ impl Subscription {
 
     /// Moves a resume along: once the channel knows where this subscriber
     /// joined, reads the replay (polled with `waker`) and merges it in
-    /// front of the live frames held meanwhile. Locks are not held while
-    /// the replay is polled (a broker may take its own).
+    /// front of the live frames published meanwhile. Locks are not held
+    /// while the replay is polled (a broker may take its own).
     fn advance(&mut self, waker: &Waker) {
         let Some(resume) = self.resume.as_mut() else { return };
         if resume.replay.is_none() {
@@ -477,18 +556,19 @@ impl Subscription {
         }
     }
 
-    /// The replay is in: replayed frames, then the live ones it does not
-    /// already hold (by sequence number); a reset first after a gap.
+    /// The replay is in: replayed frames, then the live ones published
+    /// since this subscriber joined that it does not already hold (by
+    /// sequence number); a reset first after a gap.
     fn merge(&mut self, history: History) {
         self.resume = None;
         let mut q = self.queue.lock();
         let Some(pending) = q.pending.take() else { return };
         let metrics = self.metrics.as_deref();
         let until = pending.until.flatten();
-        let mut frames = VecDeque::with_capacity(pending.buffered.len());
+        let mut frames = VecDeque::new();
         let through = match (pending.lost, history) {
             (Some(at), _) => {
-                // The broker lost track meanwhile: what is buffered came after.
+                // The broker lost track meanwhile: what is live came after.
                 frames.push_back(reset_frame("gap", at.as_ref().map(Position::id)));
                 metrics.inspect(|m| m.reset());
                 None
@@ -506,11 +586,39 @@ impl Subscription {
                 last
             }
         };
+        let live = self.queue.live.clone();
+        let live = live.lock();
+        let first = live.first();
+        if q.cursor < first {
+            // The live frames outgrew the channel while the replay was read.
+            match live_policy(&self.queue) {
+                SlowPolicy::Disconnect => {
+                    self.queue.live.drop_slow(&mut q);
+                    drop(live);
+                    self.queue.wake(q);
+                    return;
+                }
+                SlowPolicy::DropOldest => {
+                    if let Some(m) = metrics {
+                        m.slow_drop();
+                    }
+                    q.lagged = true;
+                    q.cursor = first;
+                }
+            }
+        }
+        // The live frames the replay does not hold go in front too: the
+        // cursor moves past them.
+        let from = (q.cursor - first) as usize;
         frames.extend(
-            pending.buffered.into_iter().filter(|(seq, _)| through.is_none_or(|t| *seq > t)).map(|(_, f)| f),
+            live.frames
+                .range(from..)
+                .filter(|(seq, _)| through.is_none_or(|t| *seq > t))
+                .map(|(_, f)| f.clone()),
         );
+        q.cursor = live.next;
+        drop(live);
         q.frames = frames;
-        q.lagged |= pending.lagged;
         self.queue.wake(q);
     }
 
@@ -521,70 +629,113 @@ impl Subscription {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<SubscriptionItem> {
-        loop {
-            self.advance(cx.waker());
-            if let Some(item) = self.take_next() {
-                self.listener = None;
-                return Poll::Ready(item);
-            }
-            let listener = self.listener.get_or_insert_with(|| self.queue.ready.listen());
-            match Pin::new(listener).poll(cx) {
-                Poll::Ready(()) => self.listener = None,
-                Poll::Pending => {
-                    // Registered: look once more so a publish made before
-                    // the listener existed is not missed.
-                    let q = self.queue.lock();
-                    if q.has_item() || (q.pending.is_none() && self.resume.is_some()) {
-                        drop(q);
-                        self.listener = None;
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
-            }
+        self.advance(cx.waker());
+        let mut next = None;
+        let (_, dropped) = self.pull(Some(cx.waker()), |frame| {
+            next = Some(frame);
+            false
+        });
+        match next {
+            Some(frame) => Poll::Ready(SubscriptionItem::Frame(frame)),
+            None if dropped => Poll::Ready(SubscriptionItem::Dropped),
+            // Registered with the queue and the live frames.
+            None => Poll::Pending,
         }
     }
 
     /// Driver side: publishes stop waking the driver until its next
-    /// [`drain`](Self::drain) (frames still queue up), while it gathers a
+    /// [`drain`](Self::drain) (frames still come in), while it gathers a
     /// burst for one write.
     pub(crate) fn pause(&self) {
+        // A waker registered with the live frames stays there until the
+        // next publish; this only stops the queue's own wake-ups.
         self.queue.lock().driver = None;
     }
 
-    /// Driver side of a forwarded subscription: hands queued frames to
-    /// `take` until it returns false or none is left (then `waker` is woken
-    /// by the next publish, or by the replay of a resuming subscriber).
+    /// Driver side of a forwarded subscription: hands frames to `take`
+    /// until it returns false or none is left (then `waker` is woken by the
+    /// next publish, or by the replay of a resuming subscriber). Returns
+    /// whether any frame was taken and whether the channel dropped this
+    /// subscriber.
+    pub(crate) fn drain(&mut self, waker: &Waker, take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
+        self.advance(waker);
+        self.pull(Some(waker), take)
+    }
+
+    /// Hands frames to `take` (the ones before the live frames, then the
+    /// live ones from this subscriber's cursor) until it returns false or
+    /// none is left; with `waker`, registers it for what comes next.
     /// Returns whether any frame was taken and whether the channel dropped
     /// this subscriber.
-    pub(crate) fn drain(&mut self, waker: &Waker, mut take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
-        self.advance(waker);
-        let mut q = self.queue.lock();
-        let mut took = false;
-        if q.pending.is_none() {
-            if q.lagged {
-                q.lagged = false;
-                took = true;
-                if !take(reset_frame("lagged", None)) {
-                    return (true, false);
-                }
-            }
-            while let Some(frame) = q.frames.pop_front() {
-                took = true;
-                if !take(frame) {
-                    return (true, false);
-                }
-            }
-            if q.frames.capacity() > 16 {
-                // A burst grew the queue; an idle subscriber holds nothing.
-                q.frames = VecDeque::new();
-            }
+    fn pull(&mut self, waker: Option<&Waker>, mut take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
+        let queue = &*self.queue;
+        let mut q = queue.lock();
+        if let Some(waker) = waker
+            && !q.driver.as_ref().is_some_and(|w| w.will_wake(waker))
+        {
+            q.driver = Some(waker.clone());
+            q.registered = 0;
         }
         if q.dropped {
-            return (took, true);
+            return (false, true);
         }
-        if !q.driver.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            q.driver = Some(waker.clone());
+        if q.pending.is_some() {
+            // Live frames wait in the channel until the replay is merged.
+            return (false, false);
+        }
+        let mut took = false;
+        if q.lagged {
+            q.lagged = false;
+            took = true;
+            if !take(reset_frame("lagged", None)) {
+                return (true, false);
+            }
+        }
+        while let Some(frame) = q.frames.pop_front() {
+            took = true;
+            if !take(frame) {
+                return (true, false);
+            }
+        }
+        if q.frames.capacity() > 16 {
+            // A replay grew the queue; an idle subscriber holds nothing.
+            q.frames = VecDeque::new();
+        }
+        let mut live = queue.live.lock();
+        let first = live.first();
+        if q.cursor < first {
+            // Fell a whole capacity behind.
+            match live_policy(queue) {
+                SlowPolicy::Disconnect => {
+                    queue.live.drop_slow(&mut q);
+                    return (took, true);
+                }
+                SlowPolicy::DropOldest => {
+                    if let Some(m) = queue.live.metrics.as_deref() {
+                        m.slow_drop();
+                    }
+                    q.cursor = first;
+                    took = true;
+                    if !take(reset_frame("lagged", None)) {
+                        return (true, false);
+                    }
+                }
+            }
+        }
+        while q.cursor < live.next {
+            let frame = live.frames[(q.cursor - first) as usize].1.clone();
+            q.cursor += 1;
+            took = true;
+            if !take(frame) {
+                return (true, false);
+            }
+        }
+        // Read everything: wait for the next publish.
+        if waker.is_some() && q.registered != live.epoch + 1 {
+            if let Some(driver) = q.driver.as_ref() {
+                live.waiters.push(driver.clone());
+            }
+            q.registered = live.epoch + 1;
         }
         (took, false)
     }
@@ -593,28 +744,27 @@ impl Subscription {
     /// subscriber has none until its replay is in.)
     pub fn try_next(&mut self) -> Option<SubscriptionItem> {
         self.advance(Waker::noop());
-        self.take_next()
-    }
-
-    fn take_next(&mut self) -> Option<SubscriptionItem> {
-        let mut q = self.queue.lock();
-        if q.pending.is_some() {
-            return q.dropped.then_some(SubscriptionItem::Dropped);
+        let mut next = None;
+        let (_, dropped) = self.pull(None, |frame| {
+            next = Some(frame);
+            false
+        });
+        match next {
+            Some(frame) => Some(SubscriptionItem::Frame(frame)),
+            None => dropped.then_some(SubscriptionItem::Dropped),
         }
-        if q.lagged {
-            q.lagged = false;
-            return Some(SubscriptionItem::Frame(reset_frame("lagged", None)));
-        }
-        if let Some(frame) = q.frames.pop_front() {
-            return Some(SubscriptionItem::Frame(frame));
-        }
-        q.dropped.then_some(SubscriptionItem::Dropped)
     }
 
     /// Frames waiting.
     pub fn queued(&self) -> usize {
         let q = self.queue.lock();
-        q.frames.len() + q.pending.as_ref().map_or(0, |p| p.buffered.len())
+        if q.dropped {
+            return 0;
+        }
+        let next = self.queue.live.next();
+        q.frames.len()
+            + usize::from(q.lagged)
+            + (next.saturating_sub(q.cursor) as usize).min(self.queue.live.capacity)
     }
 
     /// Whether this subscriber is still waiting for its replay (a topic
@@ -622,6 +772,11 @@ impl Subscription {
     pub fn is_resuming(&self) -> bool {
         self.resume.is_some()
     }
+}
+
+/// The slow policy of a queue's channel.
+fn live_policy(queue: &Queue) -> SlowPolicy {
+    queue.live.policy
 }
 
 /// The frames, then one `Dropped` if the channel gives up on this
@@ -646,11 +801,105 @@ impl Drop for Subscription {
         {
             let mut q = self.queue.lock();
             q.gone = true;
-            q.frames.clear();
+            q.frames = VecDeque::new();
             q.pending = None;
+            q.driver = None;
         }
         if let Some(member) = self.member.take() {
             member.leave();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+
+    fn data(item: SubscriptionItem) -> String {
+        match item {
+            SubscriptionItem::Frame(frame) => String::from_utf8(frame.to_vec()).unwrap(),
+            SubscriptionItem::Dropped => "dropped".into(),
+        }
+    }
+
+    fn publish(feed: &Broadcast, text: &str) {
+        feed.publish(Event::new(text)).unwrap();
+    }
+
+    #[test]
+    fn a_waiting_subscriber_is_woken_by_a_publish() {
+        let feed = Broadcast::default();
+        let mut sub = feed.subscribe(None);
+        let publisher = feed.clone();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            publish(&publisher, "a");
+            publish(&publisher, "b");
+        });
+        assert_eq!(data(block_on(sub.recv())), "id: 1\ndata: a\n\n");
+        assert_eq!(data(block_on(sub.recv())), "id: 2\ndata: b\n\n");
+        thread.join().unwrap();
+        assert_eq!(sub.try_next(), None);
+    }
+
+    #[test]
+    fn drop_oldest_skips_to_the_newest_frames_after_a_reset() {
+        let feed = Broadcast::builder().capacity(4).policy(SlowPolicy::DropOldest).build();
+        let mut sub = feed.subscribe(None);
+        for n in 0..10 {
+            publish(&feed, &n.to_string());
+        }
+        assert_eq!(sub.queued(), 4);
+        let first = data(sub.try_next().unwrap());
+        assert!(first.contains("event: sse-reset") && first.contains("data: lagged"), "{first}");
+        let rest: Vec<String> = (0..4).map(|_| data(sub.try_next().unwrap())).collect();
+        assert_eq!(
+            rest,
+            ["id: 7\ndata: 6\n\n", "id: 8\ndata: 7\n\n", "id: 9\ndata: 8\n\n", "id: 10\ndata: 9\n\n"]
+        );
+        assert_eq!(sub.try_next(), None);
+        publish(&feed, "10");
+        assert_eq!(data(sub.try_next().unwrap()), "id: 11\ndata: 10\n\n");
+        assert_eq!(feed.subscriber_count(), 1);
+    }
+
+    #[test]
+    fn disconnect_drops_a_subscriber_that_stopped_reading_and_keeps_one_that_reads() {
+        let metrics = Arc::new(Metrics::default());
+        let feed = Broadcast::builder().capacity(4).metrics(metrics.clone()).build();
+        let mut idle = feed.subscribe(None);
+        let mut reader = feed.subscribe(None);
+        for n in 0..4 {
+            publish(&feed, &n.to_string());
+        }
+        assert_eq!(feed.subscriber_count(), 2, "a full queue is not behind yet");
+        for _ in 0..4 {
+            assert!(matches!(reader.try_next(), Some(SubscriptionItem::Frame(_))));
+        }
+        for n in 4..40 {
+            publish(&feed, &n.to_string());
+            assert!(matches!(reader.try_next(), Some(SubscriptionItem::Frame(_))));
+            assert_eq!(reader.try_next(), None);
+        }
+        // Found by the publisher's sweep, without reading.
+        assert_eq!(feed.subscriber_count(), 1);
+        assert_eq!(metrics.slow_client_drops(), 1);
+        assert_eq!(idle.try_next(), Some(SubscriptionItem::Dropped));
+        assert_eq!(block_on(idle.recv()), SubscriptionItem::Dropped);
+        assert_eq!(idle.queued(), 0);
+    }
+
+    #[test]
+    fn a_resume_replays_then_goes_live_without_gap_or_duplicate() {
+        let feed = Broadcast::default();
+        for n in 0..5 {
+            publish(&feed, &n.to_string());
+        }
+        let mut sub = feed.subscribe(Some("2"));
+        publish(&feed, "5");
+        let got: Vec<String> = std::iter::from_fn(|| sub.try_next()).map(data).collect();
+        let want: Vec<String> = (2..6).map(|n| format!("id: {}\ndata: {n}\n\n", n + 1)).collect();
+        assert_eq!(got, want);
     }
 }

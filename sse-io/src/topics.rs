@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use sse_proto::{EncodeError, Event};
 
-use crate::broadcast::{Pending, Queue, Resume, SlowPolicy, Subscription, offer};
+use crate::broadcast::{Live, Pending, Queue, Resume, SlowPolicy, Subscription};
 use crate::broker::{Broker, BrokerError, MemoryBroker, Position};
 use crate::metrics::Metrics;
 
@@ -88,8 +88,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Channel {
     topic: Arc<str>,
     hub: Weak<HubInner>,
-    capacity: usize,
-    policy: SlowPolicy,
+    /// The live frames, which every subscriber reads from its own cursor.
+    live: Arc<Live>,
     metrics: Option<Arc<Metrics>>,
     state: Mutex<ChannelState>,
 }
@@ -112,8 +112,9 @@ struct ChannelState {
 ///
 /// The broker calls [`start`](Self::start) once, then
 /// [`deliver`](Self::deliver) for each event in the topic's order, and
-/// [`lost`](Self::lost) when it may have missed events. Frames go into each
-/// subscriber's bounded queue under the slow policy: a delivery never waits.
+/// [`lost`](Self::lost) when it may have missed events. Frames go into the
+/// channel's live frames, which each subscriber reads from its own place
+/// under the slow policy: a delivery never waits.
 #[derive(Clone)]
 pub struct LiveFeed {
     channel: Arc<Channel>,
@@ -156,8 +157,11 @@ impl LiveFeed {
         }
         st.started = true;
         st.position = Some(Position::new(id, seq));
-        let metrics = channel.metrics.as_deref();
-        st.subscribers.retain(|queue| offer(queue, &frame, seq, channel.capacity, channel.policy, metrics));
+        // Under the state lock: a subscriber joins before or after this
+        // frame, never beside it.
+        if channel.live.push(seq, frame) {
+            channel.live.sweep(&mut st.subscribers);
+        }
         true
     }
 
@@ -232,7 +236,7 @@ struct HubInner {
 /// the [`Broker`]), is created on first use and goes when unused.
 ///
 /// On this node, each topic with subscribers has one live channel fed by
-/// the broker; every subscriber has a bounded queue under the slow policy,
+/// the broker; its subscribers read its live frames under the slow policy,
 /// as with [`Broadcast`](crate::Broadcast). A subscription that resumes
 /// after a `Last-Event-ID` is registered first, then reads the broker's
 /// history up to where the channel stood, then gets the live frames held
@@ -303,8 +307,8 @@ impl TopicsBuilder {
         self
     }
 
-    /// Frames queued per subscriber before the slow policy applies
-    /// (default 256).
+    /// Live frames kept: how far a subscriber may fall behind before the
+    /// slow policy applies (default 256).
     pub fn capacity(mut self, frames: usize) -> Self {
         self.capacity = frames.max(1);
         self
@@ -401,8 +405,7 @@ impl Topics {
                     let channel = Arc::new(Channel {
                         topic: topic.into(),
                         hub: Arc::downgrade(inner),
-                        capacity: inner.capacity,
-                        policy: inner.policy,
+                        live: Live::new(inner.capacity, inner.policy, inner.metrics.clone()),
                         metrics: inner.metrics.clone(),
                         state: Mutex::new(ChannelState::default()),
                     });
@@ -420,7 +423,7 @@ impl Topics {
             let mut st = lock(&channel.state);
             let pending = last_event_id
                 .map(|_| Pending { until: st.started.then(|| st.position.clone()), ..Pending::default() });
-            let queue = Queue::new(pending);
+            let queue = Queue::new(channel.live.clone(), channel.live.next(), pending);
             st.subscribers.push(queue.clone());
             queue
         };

@@ -97,9 +97,17 @@ enum Repr {
     /// references to.
     SharedOwnId {
         buf: Bytes,
-        id: [u8; OWN_ID_CAP],
+        id: OwnId,
     },
 }
+
+/// The last event ID held by an event with a shared buffer, word-aligned:
+/// as a plain byte array it would sit right after the enum's tag, and every
+/// move of the event would copy it with unaligned stores that the loads
+/// after them wait for.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct OwnId([u8; OWN_ID_CAP]);
 
 /// The longest inherited last event ID an event with a shared buffer holds
 /// itself (the room the shared form leaves, so the event stays 96 bytes).
@@ -170,7 +178,7 @@ impl MessageEvent {
         last_id: &LastId,
     ) -> Self {
         MessageEvent {
-            repr: Repr::SharedOwnId { buf, id: *last_id.head() },
+            repr: Repr::SharedOwnId { buf, id: OwnId(*last_id.head()) },
             data,
             event_type,
             id: Span::new(0, last_id.len()),
@@ -286,7 +294,7 @@ impl MessageEvent {
                 // span points (the invariant of `repr`).
                 #[allow(unsafe_code)]
                 unsafe {
-                    utf8_unchecked(&id[self.id.range()])
+                    utf8_unchecked(&id.0[self.id.range()])
                 }
             }
             Repr::Shared { id_shared: Some(id), .. } => {

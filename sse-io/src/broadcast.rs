@@ -176,6 +176,9 @@ struct QueueState {
     lagged: bool,
     /// The subscription was dropped by its owner.
     gone: bool,
+    /// The driver gathers a burst: reading everything does not register
+    /// it for the next publish (the coalescing tick wakes it).
+    paused: bool,
     /// Whoever reads this queue (a connection driver, or a task in `recv`):
     /// registered with the live frames, and woken when the queue changes
     /// other than by a publish (a replay is in, a reset, a drop).
@@ -643,13 +646,18 @@ impl Subscription {
         }
     }
 
-    /// Driver side: publishes stop waking the driver until its next
-    /// [`drain`](Self::drain) (frames still come in), while it gathers a
-    /// burst for one write.
+    /// Driver side: publishes stop waking the driver until
+    /// [`resume`](Self::resume) (frames still come in), while it gathers a
+    /// burst for one write. (A waker registered before stays registered
+    /// until the next publish: at most one wake-up more.)
     pub(crate) fn pause(&self) {
-        // A waker registered with the live frames stays there until the
-        // next publish; this only stops the queue's own wake-ups.
-        self.queue.lock().driver = None;
+        self.queue.lock().paused = true;
+    }
+
+    /// Driver side: the burst is gathered; the next read of everything
+    /// registers for the next publish again.
+    pub(crate) fn resume(&self) {
+        self.queue.lock().paused = false;
     }
 
     /// Driver side of a forwarded subscription: hands frames to `take`
@@ -731,7 +739,7 @@ impl Subscription {
             }
         }
         // Read everything: wait for the next publish.
-        if waker.is_some() && q.registered != live.epoch + 1 {
+        if waker.is_some() && !q.paused && q.registered != live.epoch + 1 {
             if let Some(driver) = q.driver.as_ref() {
                 live.waiters.push(driver.clone());
             }

@@ -583,7 +583,8 @@ where
                         }
                         // Woken by a publish before the tick: keep gathering.
                         Some(epoch) if coalescer.epoch() == epoch => return Poll::Pending,
-                        _ => {}
+                        Some(_) => self.shared.resume_source(),
+                        None => {}
                     }
                     self.held = None;
                     self.last_write = Some(t);

@@ -219,11 +219,19 @@ impl StreamShared {
         true
     }
 
-    /// Driver: the forwarded subscription stops waking the driver until its
-    /// next look at the frames (it gathers a burst for one write).
+    /// Driver: the forwarded subscription stops waking the driver until
+    /// [`resume_source`](Self::resume_source) (it gathers a burst for one
+    /// write).
     pub(crate) fn pause_source(&self) {
         if let Some(source) = self.lock().source.as_ref() {
             source.pause();
+        }
+    }
+
+    /// Driver: the burst is gathered; publishes wake the driver again.
+    pub(crate) fn resume_source(&self) {
+        if let Some(source) = self.lock().source.as_ref() {
+            source.resume();
         }
     }
 

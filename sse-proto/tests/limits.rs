@@ -374,9 +374,12 @@ fn a_long_second_data_line_fed_in_pieces_is_linear() {
         let small = time_second_line(48 * 1024, piece, zero_copy);
         let large = time_second_line(384 * 1024, piece, zero_copy);
         // 8x the input: about 8x the time when linear, 64x when quadratic.
+        // The larger input leaves the caches, and a busy machine slows one
+        // of the two runs more than the other (26x was seen once under a
+        // concurrent build): half of quadratic still tells the two apart.
         let ratio = large.as_secs_f64() / small.as_secs_f64();
         assert!(
-            ratio < 24.0,
+            ratio < 32.0,
             "{piece}-byte pieces, zero copy {zero_copy}: {small:?}, then {large:?}, ratio {ratio:.1}"
         );
     }

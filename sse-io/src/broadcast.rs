@@ -635,7 +635,7 @@ impl Subscription {
         self.advance(cx.waker());
         let mut next = None;
         let (_, dropped) = self.pull(Some(cx.waker()), |frame| {
-            next = Some(frame);
+            next = Some(frame.clone());
             false
         });
         match next {
@@ -665,7 +665,7 @@ impl Subscription {
     /// next publish, or by the replay of a resuming subscriber). Returns
     /// whether any frame was taken and whether the channel dropped this
     /// subscriber.
-    pub(crate) fn drain(&mut self, waker: &Waker, take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
+    pub(crate) fn drain(&mut self, waker: &Waker, take: impl FnMut(&Bytes) -> bool) -> (bool, bool) {
         self.advance(waker);
         self.pull(Some(waker), take)
     }
@@ -675,7 +675,10 @@ impl Subscription {
     /// none is left; with `waker`, registers it for what comes next.
     /// Returns whether any frame was taken and whether the channel dropped
     /// this subscriber.
-    fn pull(&mut self, waker: Option<&Waker>, mut take: impl FnMut(Bytes) -> bool) -> (bool, bool) {
+    ///
+    /// `take` borrows each frame: a live frame is not cloned (its count is
+    /// shared by every subscriber, on every core).
+    fn pull(&mut self, waker: Option<&Waker>, mut take: impl FnMut(&Bytes) -> bool) -> (bool, bool) {
         let queue = &*self.queue;
         let mut q = queue.lock();
         if let Some(waker) = waker
@@ -695,13 +698,13 @@ impl Subscription {
         if q.lagged {
             q.lagged = false;
             took = true;
-            if !take(reset_frame("lagged", None)) {
+            if !take(&reset_frame("lagged", None)) {
                 return (true, false);
             }
         }
         while let Some(frame) = q.frames.pop_front() {
             took = true;
-            if !take(frame) {
+            if !take(&frame) {
                 return (true, false);
             }
         }
@@ -724,14 +727,14 @@ impl Subscription {
                     }
                     q.cursor = first;
                     took = true;
-                    if !take(reset_frame("lagged", None)) {
+                    if !take(&reset_frame("lagged", None)) {
                         return (true, false);
                     }
                 }
             }
         }
         while q.cursor < live.next {
-            let frame = live.frames[(q.cursor - first) as usize].1.clone();
+            let frame = &live.frames[(q.cursor - first) as usize].1;
             q.cursor += 1;
             took = true;
             if !take(frame) {
@@ -754,7 +757,7 @@ impl Subscription {
         self.advance(Waker::noop());
         let mut next = None;
         let (_, dropped) = self.pull(None, |frame| {
-            next = Some(frame);
+            next = Some(frame.clone());
             false
         });
         match next {

@@ -37,6 +37,9 @@ use crate::stream::StreamShared;
 /// Most bytes moved from a stream's queue into one write.
 const MAX_BATCH: usize = 64 * 1024;
 
+/// The write buffer a batch starts with (an idle stream holds none).
+const BATCH_START: usize = 2048;
+
 /// A stream that wrote less than this long ago is in a burst: its next
 /// write waits for the shared tick (at most [`TICK`](crate::coalesce::TICK)), so that it carries
 /// every event published meanwhile. On loopback and on busy servers most of
@@ -548,7 +551,12 @@ where
                     let (out, events) = (&mut self.out, &mut self.events);
                     let t = clock(&self.app.rt);
                     let view = self.shared.take_frames(cx.waker(), |frame| {
-                        session.send_frame(&frame, t, out);
+                        if out.capacity() == 0 {
+                            // A batch starts: room for a few frames at once,
+                            // rather than a reallocation per doubling.
+                            out.reserve(BATCH_START.max(frame.len()));
+                        }
+                        session.send_frame(frame, t, out);
                         *events += 1;
                         out.len() < MAX_BATCH
                     });

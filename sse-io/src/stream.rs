@@ -148,13 +148,13 @@ impl StreamShared {
     /// Driver: hands queued frames to `take` until it returns false or the
     /// queue is empty, registering `waker` when nothing is left, and says
     /// what the stream asks of the driver now.
-    pub(crate) fn take_frames(&self, waker: &Waker, mut take: impl FnMut(Bytes) -> bool) -> DriverView {
+    pub(crate) fn take_frames(&self, waker: &Waker, mut take: impl FnMut(&Bytes) -> bool) -> DriverView {
         let mut state = self.lock();
         let mut moved = false;
         let mut room = true;
         while let Some(frame) = state.frames.pop_front() {
             moved = true;
-            if !take(frame) {
+            if !take(&frame) {
                 room = false;
                 break;
             }

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -39,6 +40,9 @@ pub enum SlowPolicy {
     DropOldest,
 }
 
+/// The shortest list of waiters checked for dropped subscriptions.
+const COMPACT_MIN: usize = 64;
+
 /// A channel's live frames, shared by its subscribers: the newest
 /// `capacity` frames, which every subscriber reads from its own cursor.
 ///
@@ -60,10 +64,16 @@ struct LiveState {
     frames: VecDeque<(u64, Bytes)>,
     /// The number the next frame gets.
     next: u64,
-    /// Subscribers that read every frame and wait for the next.
-    waiters: Vec<Waker>,
+    /// Subscribers that read every frame and wait for the next, with their
+    /// queues (a subscription dropped while waiting is found by its queue
+    /// and forgotten, so that a quiet channel with clients coming and going
+    /// does not hold their tasks).
+    waiters: Vec<(Arc<Queue>, Waker)>,
     /// The previous `waiters`, kept for its capacity.
-    spare: Vec<Waker>,
+    spare: Vec<(Arc<Queue>, Waker)>,
+    /// `waiters` is checked for dropped subscriptions when it reaches this
+    /// length.
+    compact_at: usize,
     /// How many times `waiters` was emptied: a subscriber registered at
     /// this epoch is in the list.
     epoch: u64,
@@ -83,6 +93,7 @@ impl Live {
                 next: 0,
                 waiters: Vec::new(),
                 spare: Vec::new(),
+                compact_at: COMPACT_MIN,
                 epoch: 0,
             }),
             capacity,
@@ -121,7 +132,7 @@ impl Live {
         std::mem::swap(&mut waiters, &mut st.waiters);
         st.epoch += 1;
         drop(st);
-        for waker in waiters.drain(..) {
+        for (_, waker) in waiters.drain(..) {
             waker.wake();
         }
         let mut st = self.lock();
@@ -208,12 +219,19 @@ pub(crate) struct Pending {
 pub(crate) struct Queue {
     state: Mutex<QueueState>,
     live: Arc<Live>,
+    /// The subscription was dropped (also in the state, under its lock;
+    /// here for the live frames' waiters, without it).
+    gone: AtomicBool,
 }
 
 impl Queue {
     /// A subscriber of `live` that reads from frame number `cursor` on.
     pub(crate) fn new(live: Arc<Live>, cursor: u64, pending: Option<Pending>) -> Arc<Queue> {
-        Arc::new(Queue { state: Mutex::new(QueueState { cursor, pending, ..QueueState::default() }), live })
+        Arc::new(Queue {
+            state: Mutex::new(QueueState { cursor, pending, ..QueueState::default() }),
+            live,
+            gone: AtomicBool::new(false),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
@@ -744,7 +762,11 @@ impl Subscription {
         // Read everything: wait for the next publish.
         if waker.is_some() && !q.paused && q.registered != live.epoch + 1 {
             if let Some(driver) = q.driver.as_ref() {
-                live.waiters.push(driver.clone());
+                if live.waiters.len() >= live.compact_at {
+                    live.waiters.retain(|(queue, _)| !queue.gone.load(Ordering::Relaxed));
+                    live.compact_at = (live.waiters.len() * 2).max(COMPACT_MIN);
+                }
+                live.waiters.push((self.queue.clone(), driver.clone()));
             }
             q.registered = live.epoch + 1;
         }
@@ -812,6 +834,7 @@ impl Drop for Subscription {
         {
             let mut q = self.queue.lock();
             q.gone = true;
+            self.queue.gone.store(true, Ordering::Relaxed);
             q.frames = VecDeque::new();
             q.pending = None;
             q.driver = None;
@@ -899,6 +922,21 @@ mod tests {
         assert_eq!(idle.try_next(), Some(SubscriptionItem::Dropped));
         assert_eq!(block_on(idle.recv()), SubscriptionItem::Dropped);
         assert_eq!(idle.queued(), 0);
+    }
+
+    #[test]
+    fn a_quiet_channel_forgets_the_waiters_that_left() {
+        let feed = Broadcast::default();
+        let mut staying = feed.subscribe(None);
+        assert!(block_on(futures_lite::future::poll_once(staying.recv())).is_none());
+        for _ in 0..10_000 {
+            let mut sub = feed.subscribe(None);
+            assert!(block_on(futures_lite::future::poll_once(sub.recv())).is_none());
+        }
+        let waiting = feed.inner.live.lock().waiters.len();
+        assert!(waiting <= 2 * COMPACT_MIN, "{waiting} wakers held for one subscriber");
+        publish(&feed, "x");
+        assert_eq!(data(block_on(staying.recv())), "id: 1\ndata: x\n\n");
     }
 
     #[test]

@@ -133,10 +133,13 @@ async fn stream(
     let mut pending = buf[head.head_len..].to_vec();
     let mut next = 0usize;
     let mut latencies = (Vec::new(), Vec::new());
+    // When the bytes in hand arrived: every event they hold was received
+    // then (stamping each after decoding the ones before would count the
+    // load generator's own work as latency).
+    let mut now = stamp(base);
     while next < total {
         body.decode(&pending, |piece| decoder.feed(piece)).expect("valid framing");
         while let Some(event) = decoder.poll_event().expect("valid events") {
-            let now = stamp(base);
             let mut parts = event.data().split(' ');
             let seq: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
             let sent: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -156,6 +159,7 @@ async fn stream(
             break;
         }
         let n = conn.read(&mut chunk).await.unwrap_or(0);
+        now = stamp(base);
         if n == 0 {
             return fail(format!("closed after {next} events"));
         }

@@ -539,10 +539,11 @@ pub(crate) fn copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Opt
 #[inline]
 pub(crate) fn tail3(bytes: &[u8], from: usize) -> [u8; 3] {
     let value = bytes.get(from..).unwrap_or_default();
-    let mut out = [0; 3];
-    let n = value.len().min(3);
-    out[3 - n..].copy_from_slice(&value[value.len() - n..]);
-    out
+    // Byte by byte: a copy of a variable length into a stack array, read
+    // back as one word, waits for that copy's narrower stores.
+    let n = value.len();
+    let at = |k: usize| if n >= k { value[n - k] } else { 0 };
+    [at(3), at(2), at(1)]
 }
 
 /// How many bytes at the end of `bytes` are the start of a character that
@@ -842,9 +843,34 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
         }
         at += fit;
     }
-    // The last bytes, fewer than 64 (the input usually ends inside a line
-    // here), zero-padded: zeros are ASCII and no terminator.
     let rest = &hay[at..];
+    if rest.is_empty() {
+        return (None, _mm256_testz_si256(errors, errors) != 0);
+    }
+    if at > 0 && rest.len() <= 61 {
+        // The last bytes, fewer than 62, after at least one whole block: the
+        // last 64 bytes of `hay` are loaded as they are (the first `shift`
+        // of them were searched and checked above), rather than copied into
+        // a zeroed block on the stack, whose wide loads would wait for the
+        // narrower stores of that copy. A lane's UTF-8 verdict depends on
+        // the three bytes before it, all in this block for the lanes from
+        // `shift` (at least 3) on; a character the input ends inside is not
+        // flagged, as with padding.
+        let shift = 64 - rest.len();
+        let last = &hay[hay.len() - 64..];
+        let (a, b) = (load32(&last[..32]), load32(&last[32..]));
+        let mask = terminators(a, b) >> shift;
+        let n = if mask == 0 { rest.len() } else { mask.trailing_zeros() as usize };
+        out.extend_from_slice(&rest[..n]);
+        let lanes =
+            if mask == 0 { u64::MAX << shift } else { (u64::MAX >> (63 - n - shift)) & (u64::MAX << shift) };
+        let valid = _mm256_testz_si256(errors, errors) != 0
+            && (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0
+                || nonzero_mask(utf8_errors(prev, a), utf8_errors(a, b)) & lanes == 0);
+        return ((mask != 0).then_some(at + n), valid);
+    }
+    // The last bytes (the input usually ends inside a line here), zero-padded:
+    // zeros are ASCII and no terminator.
     let mut block = [0u8; 64];
     block[..rest.len()].copy_from_slice(rest);
     let (a, b) = (load32(&block[..32]), load32(&block[32..]));
@@ -899,8 +925,9 @@ mod tests {
         // Long plain runs take the one-compare fast path; every byte near
         // its threshold (0x0E, signed) must still be classified exactly.
         let specials = [b'\n', b'\r', 0x00, 0x09, 0x0B, 0x0C, 0x0E, 0x1F, 0x7F, 0x80, 0xC3, 0xFF];
-        for len in [0, 1, 63, 64, 65, 127, 128, 129, 200, 257] {
-            for at in [0, 1, 31, 32, 63, 64, 100, 128, 199, 256].into_iter().filter(|&a| a < len) {
+        for len in [0, 1, 63, 64, 65, 120, 125, 126, 127, 128, 129, 200, 257] {
+            for at in [0, 1, 31, 32, 63, 64, 66, 67, 100, 124, 128, 199, 256].into_iter().filter(|&a| a < len)
+            {
                 for &b in &specials {
                     let mut hay = alloc::vec![b'x'; len];
                     hay[at] = b;
@@ -960,8 +987,9 @@ mod tests {
         // output buffer holding something already and having little or much
         // room left (the copy stores whole blocks and must grow it).
         let specials = [b'\n', b'\r', 0x00, 0x09, 0x0B, 0x0E, 0x7F, 0x80, 0xC3, 0xFF];
-        for len in [0, 1, 63, 64, 65, 127, 128, 129, 200, 257] {
-            for at in [0, 1, 31, 32, 63, 64, 100, 128, 199, 256].into_iter().filter(|&a| a < len) {
+        for len in [0, 1, 63, 64, 65, 120, 125, 126, 127, 128, 129, 200, 257] {
+            for at in [0, 1, 31, 32, 63, 64, 66, 67, 100, 124, 128, 199, 256].into_iter().filter(|&a| a < len)
+            {
                 for &b in &specials {
                     for second in [None, Some(b'\n'), Some(0xE9)] {
                         let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
@@ -1016,7 +1044,7 @@ mod tests {
             [0xF0, 0x9F, 0xA6],
             [0, 0xF0, 0x9F],
         ];
-        for len in [0, 1, 2, 3, 5, 31, 32, 33, 63, 64, 65, 70, 128, 130] {
+        for len in [0, 1, 2, 3, 5, 31, 32, 33, 63, 64, 65, 70, 100, 119, 120, 125, 128, 130] {
             for at in [0, 1, 2, 29, 30, 31, 32, 33, 61, 62, 63, 64, 65, 66, 126, 127] {
                 for seq in seqs {
                     if at + seq.len() > len {

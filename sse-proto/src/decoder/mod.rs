@@ -719,18 +719,18 @@ impl Decoder {
     }
 
     /// [`feed_bytes`](Self::feed_bytes) but for a byte while `quiet`.
+    ///
+    /// One call, not two: the caller has just stored the chunk's fields one
+    /// word at a time, and passing it on to another call meant copying it
+    /// at once with wider loads, which waited for those stores. Here it is
+    /// only moved into `ext` after the bookkeeping, by when they are done.
     #[inline(never)]
-    fn feed_bytes_more(&mut self, bytes: Bytes) {
+    fn feed_bytes_more(&mut self, mut bytes: Bytes) {
         if bytes.len() <= 4 {
             // A few bytes are cheaper to copy than to keep (the fast path of
             // a slow connection, as in `feed`).
             return self.feed(&bytes);
         }
-        self.feed_bytes_slow(bytes)
-    }
-
-    #[inline(never)]
-    fn feed_bytes_slow(&mut self, mut bytes: Bytes) {
         self.quiet = false;
         self.settle();
         let Some(keep) = self.admit(&bytes) else { return };

@@ -757,6 +757,39 @@ fn nonzero_mask(a: core::arch::x86_64::__m256i, b: core::arch::x86_64::__m256i) 
     !(za | zb << 32)
 }
 
+/// Appends `src`, at most 64 bytes (the last piece of a line the copy
+/// reaches), to `out` with two overlapping moves of a fixed size rather
+/// than a call to `memcpy`, which costs more than the copy at this length.
+#[inline(always)]
+fn append_short(src: &[u8], out: &mut BytesMut) {
+    let n = src.len();
+    assert!(n <= 64);
+    out.reserve(n);
+    let (s, dst) = (src.as_ptr(), out.spare_capacity_mut().as_mut_ptr().cast::<u8>());
+    // SAFETY: `reserve` left at least `n` bytes of spare capacity after
+    // `dst`, and `src` holds `n` bytes; each move below reads and writes
+    // within the first `n` of them (`k <= n` bytes at `0` and at `n - k`),
+    // together covering all `n`, so `set_len` only covers written bytes. A
+    // `BytesMut` never shares its spare capacity with `src`.
+    #[allow(unsafe_code)]
+    unsafe {
+        let two = |k: usize| {
+            core::ptr::copy_nonoverlapping(s, dst, k);
+            core::ptr::copy_nonoverlapping(s.add(n - k), dst.add(n - k), k);
+        };
+        match n {
+            32..=64 => two(32),
+            16..=31 => two(16),
+            8..=15 => two(8),
+            4..=7 => two(4),
+            2..=3 => two(2),
+            1 => two(1),
+            _ => {}
+        }
+        out.set_len(out.len() + n);
+    }
+}
+
 /// [`LineCopier::copy_line`] with AVX2: the terminator search of
 /// [`scan_long_avx2`] and the UTF-8 check of [`utf8_errors`] on each
 /// 64-byte block, storing it into the spare capacity of `out` as it goes.
@@ -861,7 +894,7 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
         let (a, b) = (load32(&last[..32]), load32(&last[32..]));
         let mask = terminators(a, b) >> shift;
         let n = if mask == 0 { rest.len() } else { mask.trailing_zeros() as usize };
-        out.extend_from_slice(&rest[..n]);
+        append_short(&rest[..n], out);
         let lanes =
             if mask == 0 { u64::MAX << shift } else { (u64::MAX >> (63 - n - shift)) & (u64::MAX << shift) };
         let valid = _mm256_testz_si256(errors, errors) != 0
@@ -876,7 +909,7 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
     let (a, b) = (load32(&block[..32]), load32(&block[32..]));
     let mask = terminators(a, b);
     let n = if mask == 0 { rest.len() } else { mask.trailing_zeros() as usize };
-    out.extend_from_slice(&rest[..n]);
+    append_short(&rest[..n], out);
     // The flags of the lanes that count: up to and including the
     // terminator, or every byte of `rest` (a character it ends inside of
     // flags only the padding).

@@ -760,6 +760,7 @@ fn nonzero_mask(a: core::arch::x86_64::__m256i, b: core::arch::x86_64::__m256i) 
 /// Appends `src`, at most 64 bytes (the last piece of a line the copy
 /// reaches), to `out` with two overlapping moves of a fixed size rather
 /// than a call to `memcpy`, which costs more than the copy at this length.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
 #[inline(always)]
 fn append_short(src: &[u8], out: &mut BytesMut) {
     let n = src.len();

@@ -199,6 +199,18 @@ struct QueueState {
     pending: Option<Pending>,
 }
 
+/// Adds a subscriber to a channel's list. A list that reached a power of
+/// two (from 64) is first cleared of subscriptions dropped since, so that a
+/// channel nobody publishes to, with clients coming and going, does not
+/// keep them (publishes clear it too, in [`Live::sweep`]).
+pub(crate) fn join(subscribers: &mut Vec<Arc<Queue>>, queue: Arc<Queue>) {
+    let len = subscribers.len();
+    if len >= COMPACT_MIN && len.is_power_of_two() {
+        subscribers.retain(|q| !q.gone.load(Ordering::Relaxed));
+    }
+    subscribers.push(queue);
+}
+
 /// A resuming topic subscriber's place, held while its replay is read
 /// (subscribe, replay, merge: nothing published meanwhile is missed, since
 /// the channel keeps the live frames, and what the replay already holds is
@@ -454,7 +466,7 @@ impl Broadcast {
                 }
             }
         }
-        state.subscribers.push(queue.clone());
+        join(&mut state.subscribers, queue.clone());
         drop(state);
         Subscription::new(queue, None, None)
     }
@@ -937,6 +949,18 @@ mod tests {
         assert!(waiting <= 2 * COMPACT_MIN, "{waiting} wakers held for one subscriber");
         publish(&feed, "x");
         assert_eq!(data(block_on(staying.recv())), "id: 1\ndata: x\n\n");
+    }
+
+    #[test]
+    fn a_quiet_channel_forgets_the_subscribers_that_left() {
+        let feed = Broadcast::default();
+        let _staying = feed.subscribe(None);
+        for _ in 0..10_000 {
+            drop(feed.subscribe(None));
+        }
+        let listed = feed.lock().subscribers.len();
+        assert!(listed <= 2 * COMPACT_MIN, "{listed} subscribers listed for one");
+        assert_eq!(feed.subscriber_count(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use sse_proto::{EncodeError, Event};
 
-use crate::broadcast::{Live, Pending, Queue, Resume, SlowPolicy, Subscription};
+use crate::broadcast::{Live, Pending, Queue, Resume, SlowPolicy, Subscription, join};
 use crate::broker::{Broker, BrokerError, MemoryBroker, Position};
 use crate::metrics::Metrics;
 
@@ -424,7 +424,7 @@ impl Topics {
             let pending = last_event_id
                 .map(|_| Pending { until: st.started.then(|| st.position.clone()), ..Pending::default() });
             let queue = Queue::new(channel.live.clone(), channel.live.next(), pending);
-            st.subscribers.push(queue.clone());
+            join(&mut st.subscribers, queue.clone());
             queue
         };
         let resume = last_event_id.map(|id| {

@@ -5,6 +5,11 @@
 
 use bytes::BytesMut;
 
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+mod avx512;
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+pub(crate) use avx512::Avx512;
+
 /// What is known about the front of an input buffer, so that no byte is
 /// scanned or validated twice however the input is chunked.
 #[derive(Debug, Clone, Copy, Default)]
@@ -527,10 +532,29 @@ impl LineCopier for Avx2 {
 /// one-off calls.
 pub(crate) fn copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(avx512) = Avx512::detect() {
+        return avx512.copy_line(hay, before, out);
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if let Some(avx2) = Avx2::detect() {
         return avx2.copy_line(hay, before, out);
     }
     Portable.copy_line(hay, before, out)
+}
+
+/// Whether `bytes` is valid UTF-8, ending on a character boundary: the
+/// AVX-512 check where the CPU has it, simdutf8 otherwise. Not inlined: it
+/// runs about once per chunk, and inlined into the decoder's loop it made
+/// that loop slower.
+#[inline(never)]
+pub(crate) fn utf8_valid(bytes: &[u8]) -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if Avx512::detect().is_some() {
+        // SAFETY: AVX-512 F and BW were just detected on this CPU.
+        #[allow(unsafe_code)]
+        return unsafe { avx512::valid_utf8_avx512(bytes) };
+    }
+    simdutf8::basic::from_utf8(bytes).is_ok()
 }
 
 /// The last three bytes of `bytes[from..]`, zero-padded in front: the
@@ -824,6 +848,11 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
     let mut prev_ascii = before.is_ascii();
     // Error flags of the blocks before the current one.
     let mut errors = _mm256_setzero_si256();
+    // Whether a block of this line held non-ASCII text: then every block
+    // after it takes the table lookups (see `copy_line_avx512`: in mixed
+    // text a branch on whether the next block is plain mispredicts more
+    // than the lookups cost).
+    let mut mixed = false;
     let mut at = 0;
     while hay.len() - at >= 64 {
         // Whole blocks that fit both in what is left of `hay` and in the
@@ -848,7 +877,7 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
                 _mm256_storeu_si256(dst.add(k + 32).cast::<__m256i>(), b);
             }
             let flagged = _mm256_or_si256(_mm256_cmpgt_epi8(flag, a), _mm256_cmpgt_epi8(flag, b));
-            if _mm256_movemask_epi8(flagged) != 0 || !prev_ascii {
+            if mixed || _mm256_movemask_epi8(flagged) != 0 || !prev_ascii {
                 let mask = terminators(a, b);
                 let (ea, eb) = (utf8_errors(prev, a), utf8_errors(a, b));
                 if mask != 0 {
@@ -865,6 +894,7 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
                 }
                 errors = _mm256_or_si256(errors, _mm256_or_si256(ea, eb));
                 prev_ascii = (_mm256_movemask_epi8(b) as u32) >> 29 == 0;
+                mixed |= _mm256_movemask_epi8(_mm256_or_si256(a, b)) != 0;
             } else {
                 prev_ascii = true;
             }
@@ -1013,6 +1043,32 @@ mod tests {
         let p = copy_line_portable(hay, before, &mut portable);
         assert_eq!(p.0, found);
         assert!(p.1 == want || p.1 == lenient, "portable: {hay:x?} after {before:x?}: {p:?}");
+        // Each SIMD implementation this CPU has, not only the best.
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        {
+            check_copier("avx2", Avx2::detect(), hay, before, held, room, (found, want, lenient));
+            check_copier("avx512", Avx512::detect(), hay, before, held, room, (found, want, lenient));
+        }
+    }
+
+    /// One [`LineCopier`] in [`check_copy`], when this CPU has it.
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    fn check_copier<C: LineCopier>(
+        name: &str,
+        copier: Option<C>,
+        hay: &[u8],
+        before: [u8; 3],
+        held: usize,
+        room: usize,
+        (found, want, lenient): (Option<usize>, bool, bool),
+    ) {
+        let Some(copier) = copier else { return };
+        let mut out = BytesMut::with_capacity(held + room);
+        out.extend_from_slice(&b"held!"[..held]);
+        let got = copier.copy_line(hay, before, &mut out);
+        assert_eq!(got.0, found, "{name}: {hay:x?} after {before:x?}");
+        assert!(got.1 == want || got.1 == lenient, "{name}: {hay:x?} after {before:x?}: {got:?}");
+        assert_eq!(&out[held..], &hay[..found.unwrap_or(hay.len())], "{name}");
     }
 
     #[test]
@@ -1094,6 +1150,12 @@ mod tests {
                         for before in befores {
                             check_copy(&hay, before, 0, 0);
                         }
+                        if at >= 2 {
+                            // After a multi-byte character early in the
+                            // line (no plain-text shortcut from there on).
+                            hay[..2].copy_from_slice("é".as_bytes());
+                            check_copy(&hay, [0; 3], 0, 0);
+                        }
                     }
                 }
             }
@@ -1110,6 +1172,45 @@ mod tests {
             cont.push(b'\r');
             let before = tail3(&text.as_bytes()[..cut], 0);
             check_copy(&cont, before, 0, 0);
+        }
+    }
+
+    #[test]
+    fn utf8_valid_matches_std() {
+        // Every sequence of the copy test at every place around the block
+        // edges and the end, in ASCII text and after multi-byte text.
+        let seqs: &[&[u8]] = &[
+            b"\xC3\xA9",
+            b"\xE6\x97\xA5",
+            b"\xF0\x9F\xA6\x80",
+            b"\xF4\x8F\xBF\xBF",
+            b"\xC0\x80",
+            b"\xE0\x9F\xBF",
+            b"\xED\xA0\x80",
+            b"\xF4\x90\x80\x80",
+            b"\xFF",
+            b"\x80",
+            b"\xE6\x97",
+            b"\xF0\x9F\xA6",
+            b"\xC3",
+        ];
+        for len in [0, 1, 3, 31, 63, 64, 65, 100, 127, 128, 129, 200] {
+            for at in [0, 1, 2, 30, 31, 61, 62, 63, 64, 65, 126, 127, 128, 196, 197, 198] {
+                for seq in seqs {
+                    if at + seq.len() > len {
+                        continue;
+                    }
+                    for lead in [&b""[..], "é".as_bytes(), "日本".as_bytes()] {
+                        let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                        hay[at..at + seq.len()].copy_from_slice(seq);
+                        if at > lead.len() {
+                            hay[..lead.len()].copy_from_slice(lead);
+                        }
+                        let want = core::str::from_utf8(&hay).is_ok();
+                        assert_eq!(utf8_valid(&hay), want, "{hay:x?}");
+                    }
+                }
+            }
         }
     }
 

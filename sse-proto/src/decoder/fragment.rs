@@ -174,7 +174,7 @@ pub(super) fn continue_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &m
     // A piece held invalid UTF-8 (or was not checked: a limit was near):
     // validate the value whole now, replacing invalid sequences as the
     // spec's decoder would.
-    if !frag.valid && simdutf8::basic::from_utf8(&st.data_buf[frag.start..]).is_err() {
+    if !frag.valid && !scan::utf8_valid(&st.data_buf[frag.start..]) {
         let text = String::from_utf8_lossy(&st.data_buf[frag.start..]).into_owned();
         st.data_buf.truncate(frag.start);
         st.data_buf.extend_from_slice(text.as_bytes());

@@ -24,6 +24,12 @@ use super::*;
 #[inline(never)]
 pub(super) fn gather_data_lines(bytes: &[u8], chunk: bool, cur: &mut Cursor, st: &mut State) -> bool {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(avx512) = scan::Avx512::detect() {
+        // SAFETY: `avx512` proves that this CPU has AVX-512 F and BW.
+        #[allow(unsafe_code)]
+        return unsafe { gather_data_lines_avx512(avx512, bytes, chunk, cur, st) };
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if let Some(avx2) = scan::Avx2::detect() {
         // SAFETY: `avx2` proves that this CPU has AVX2.
         #[allow(unsafe_code)]
@@ -44,6 +50,20 @@ pub(super) fn gather_data_lines_avx2(
     st: &mut State,
 ) -> bool {
     gather_lines_with(avx2, bytes, chunk, cur, st)
+}
+
+/// [`gather_data_lines`] compiled for AVX-512, so that the copy loop is
+/// inlined into it.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) fn gather_data_lines_avx512(
+    avx512: scan::Avx512,
+    bytes: &[u8],
+    chunk: bool,
+    cur: &mut Cursor,
+    st: &mut State,
+) -> bool {
+    gather_lines_with(avx512, bytes, chunk, cur, st)
 }
 
 /// The loop of [`gather_data_lines`].

@@ -337,13 +337,10 @@ pub(super) fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut
         // character is left out, so the fast check passes and the slow one,
         // which says where an error is, is only for invalid text.
         let upto = bytes.len() - scan::incomplete_tail(&bytes[*valid..]);
-        match simdutf8::basic::from_utf8(&bytes[*valid..upto]) {
-            Ok(_) => *valid = upto,
-            Err(_) => {
-                if let Err(e) = simdutf8::compat::from_utf8(&bytes[*valid..upto]) {
-                    *valid += e.valid_up_to();
-                }
-            }
+        if scan::utf8_valid(&bytes[*valid..upto]) {
+            *valid = upto;
+        } else if let Err(e) = simdutf8::compat::from_utf8(&bytes[*valid..upto]) {
+            *valid += e.valid_up_to();
         }
         if end > *valid {
             // An invalid sequence (or the end of the validated prefix) lies

@@ -1,0 +1,353 @@
+//! The line copy with AVX-512 (F and BW): 64 bytes a register, and the
+//! compares give their bit masks directly, so a block costs about half the
+//! instructions of the AVX2 loop in [`super::copy_line_avx2`]. Chosen at run
+//! time ([`Avx512::detect`]); the AVX2 loop and the portable one stay for
+//! other CPUs.
+
+use core::arch::x86_64::{
+    __m512i, _mm_setr_epi8, _mm512_alignr_epi8, _mm512_and_si512, _mm512_broadcast_i32x4,
+    _mm512_cmpeq_epi8_mask, _mm512_cmplt_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_loadu_si512,
+    _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_or_si512,
+    _mm512_permutex2var_epi64, _mm512_set_epi32, _mm512_set_epi64, _mm512_set1_epi8, _mm512_setzero_si512,
+    _mm512_shuffle_epi8, _mm512_srli_epi16, _mm512_storeu_si512, _mm512_subs_epu8, _mm512_test_epi8_mask,
+    _mm512_xor_si512,
+};
+
+use bytes::BytesMut;
+
+use super::LineCopier;
+
+/// [`LineCopier`] with AVX-512. A value exists only where the CPU has
+/// AVX-512 F and BW ([`Avx512::detect`]), which is what makes calling the
+/// AVX-512 code sound.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// `Some` when this CPU has AVX-512 F and BW (detected once, then cached
+    /// by std).
+    #[inline]
+    pub(crate) fn detect() -> Option<Avx512> {
+        (std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw"))
+            .then_some(Avx512(()))
+    }
+}
+
+impl LineCopier for Avx512 {
+    #[inline(always)]
+    fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
+        // SAFETY: an `Avx512` value is only made by `detect`, after AVX-512
+        // F and BW were found on this CPU.
+        #[allow(unsafe_code)]
+        unsafe {
+            copy_line_avx512(hay, before, out)
+        }
+    }
+}
+
+/// Loads the 64 bytes of `block`.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn load64(block: &[u8; 64]) -> __m512i {
+    // SAFETY: `block` is 64 readable bytes; the load needs no alignment.
+    #[allow(unsafe_code)]
+    unsafe {
+        _mm512_loadu_si512(block.as_ptr().cast())
+    }
+}
+
+/// The first `n` (at most 64) bytes of `bytes`, zero in the other lanes.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn load_prefix(bytes: &[u8], n: usize) -> __m512i {
+    assert!(n <= 64 && n <= bytes.len());
+    let lanes = if n == 64 { u64::MAX } else { !(u64::MAX << n) };
+    // SAFETY: the masked load reads only the lanes set in `lanes`, the
+    // first `n` bytes, which `bytes` holds; the others are neither read nor
+    // able to fault.
+    #[allow(unsafe_code)]
+    unsafe {
+        _mm512_maskz_loadu_epi8(lanes, bytes.as_ptr().cast())
+    }
+}
+
+/// A 16-byte table, repeated in every 128-bit lane (`vpshufb` looks up
+/// within a lane).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn table(t: [u8; 16]) -> __m512i {
+    let t = t.map(|b| b as i8);
+    _mm512_broadcast_i32x4(_mm_setr_epi8(
+        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], t[15],
+    ))
+}
+
+/// UTF-8 error flags of the 64 bytes `input` that follow the 64 bytes
+/// `prev`: a lane is non-zero where a byte cannot follow the three before
+/// it in valid UTF-8. The same lookup-table method as the AVX2
+/// [`super::utf8_errors`] (Keiser and Lemire, 2021), on 64 lanes; the bytes
+/// one to three back come from one cross-lane permute and in-lane aligns.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn utf8_errors(prev: __m512i, input: __m512i) -> __m512i {
+    const TOO_SHORT: u8 = 1 << 0;
+    const TOO_LONG: u8 = 1 << 1;
+    const OVERLONG_3: u8 = 1 << 2;
+    const TOO_LARGE: u8 = 1 << 3;
+    const SURROGATE: u8 = 1 << 4;
+    const OVERLONG_2: u8 = 1 << 5;
+    const TOO_LARGE_1000: u8 = 1 << 6;
+    const OVERLONG_4: u8 = 1 << 6;
+    const TWO_CONTS: u8 = 1 << 7;
+    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
+    const CONT: u8 = TOO_LONG | OVERLONG_2 | TWO_CONTS;
+    let byte_1_high = table([
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TOO_SHORT | OVERLONG_2,
+        TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE,
+        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
+    ]);
+    let byte_1_low = table([
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+        CARRY | OVERLONG_2,
+        CARRY,
+        CARRY,
+        CARRY | TOO_LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE | SURROGATE,
+        LARGE,
+        LARGE,
+    ]);
+    let byte_2_high = table([
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        CONT | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        CONT | OVERLONG_3 | TOO_LARGE,
+        CONT | SURROGATE | TOO_LARGE,
+        CONT | SURROGATE | TOO_LARGE,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+    ]);
+    let nibble = _mm512_set1_epi8(0x0F);
+    let high = |v: __m512i| _mm512_and_si512(_mm512_srli_epi16::<4>(v), nibble);
+    // `joined` is `input` moved up one 128-bit lane, with the last lane of
+    // `prev` in front, so that the in-lane `alignr` of `input` with it
+    // reads across lane edges: 64-bit elements 6 and 7 of `prev`, then 0
+    // to 5 of `input` (bit 3 of an index picks the second operand).
+    let joined = _mm512_permutex2var_epi64(prev, _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6), input);
+    let prev1 = _mm512_alignr_epi8::<15>(input, joined);
+    let prev2 = _mm512_alignr_epi8::<14>(input, joined);
+    let prev3 = _mm512_alignr_epi8::<13>(input, joined);
+    let special = _mm512_and_si512(
+        _mm512_and_si512(
+            _mm512_shuffle_epi8(byte_1_high, high(prev1)),
+            _mm512_shuffle_epi8(byte_1_low, _mm512_and_si512(prev1, nibble)),
+        ),
+        _mm512_shuffle_epi8(byte_2_high, high(input)),
+    );
+    // A byte two back at 0xE0 or more, or three back at 0xF0 or more, must
+    // be followed by a continuation here; `special` has TWO_CONTS exactly
+    // where there is one.
+    let third = _mm512_subs_epu8(prev2, _mm512_set1_epi8((0xE0u8 - 0x80) as i8));
+    let fourth = _mm512_subs_epu8(prev3, _mm512_set1_epi8((0xF0u8 - 0x80) as i8));
+    let must23 = _mm512_and_si512(_mm512_or_si512(third, fourth), _mm512_set1_epi8(0x80u8 as i8));
+    _mm512_xor_si512(must23, special)
+}
+
+/// [`LineCopier::copy_line`] with AVX-512: each 64-byte block is loaded
+/// once, stored into the spare capacity of `out`, searched for CR and LF
+/// and checked as UTF-8.
+///
+/// A block with no byte below 0x0E as a signed number (no control character
+/// up to CR, nothing non-ASCII) after a block that ended in ASCII is plain
+/// text: one compare. Other blocks take the table lookups; at 64 lanes
+/// these cost about what the AVX2 loop's plain-text test does, so text
+/// with a multi-byte character every few words is not much slower than
+/// ASCII.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn copy_line_avx512(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
+    let lf = _mm512_set1_epi8(b'\n' as i8);
+    let cr = _mm512_set1_epi8(b'\r' as i8);
+    let flag = _mm512_set1_epi8(0x0E);
+    let terminators = |v| _mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr);
+    // The block before the first: `before` in its last three lanes.
+    let mut prev = _mm512_set_epi32(
+        i32::from_le_bytes([0, before[0], before[1], before[2]]),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    );
+    // Error flags of the blocks before the current one.
+    let mut errors = _mm512_setzero_si512();
+    // Whether this line (or `before`) held non-ASCII text: then every block
+    // after it takes the table lookups, with no plain-text test. In text
+    // with a multi-byte character every few words, whether the next block
+    // is plain is a coin toss, and a branch on it mispredicts often enough
+    // to cost more than the lookups it saves (17 against 11 GB/s on such a
+    // line in L1, measured). While it is false, every block so far was
+    // ASCII, so the next needs no check when it is ASCII too.
+    let mut mixed = !before.is_ascii();
+    let mut at = 0;
+    while hay.len() - at >= 64 {
+        // Whole blocks that fit both in what is left of `hay` and in the
+        // room left in `out`; the length of `out` stays in a register while
+        // they are stored.
+        let fit = (out.capacity() - out.len()).min(hay.len() - at) & !63;
+        if fit == 0 {
+            out.reserve(64);
+            continue;
+        }
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let src = &hay[at..at + fit];
+        for (k, c) in src.chunks_exact(64).enumerate() {
+            let k = 64 * k;
+            let v = load64(c.try_into().expect("64 bytes"));
+            // SAFETY: `k + 64 <= fit`, and `fit` bytes of spare capacity
+            // follow `dst`; the store needs no alignment.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm512_storeu_si512(dst.add(k).cast(), v);
+            }
+            if !mixed {
+                if _mm512_cmplt_epi8_mask(v, flag) == 0 {
+                    // Plain ASCII text after ASCII: nothing to check.
+                    prev = v;
+                    continue;
+                }
+                mixed = _mm512_movepi8_mask(v) != 0;
+            }
+            let e = utf8_errors(prev, v);
+            // Any control character up to CR (unsigned compare): rare
+            // inside a line, so the exact test waits for it.
+            if _mm512_cmplt_epu8_mask(v, flag) != 0 {
+                let mask = terminators(v);
+                if mask != 0 {
+                    let upto = mask.trailing_zeros() as usize;
+                    // SAFETY: the `k + upto` bytes after the old length
+                    // were all written above.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        out.set_len(out.len() + k + upto);
+                    }
+                    let valid = _mm512_test_epi8_mask(errors, errors) == 0
+                        && _mm512_test_epi8_mask(e, e) & (u64::MAX >> (63 - upto)) == 0;
+                    return (Some(at + k + upto), valid);
+                }
+            }
+            errors = _mm512_or_si512(errors, e);
+            prev = v;
+        }
+        // SAFETY: all `fit` bytes after the old length were written above.
+        #[allow(unsafe_code)]
+        unsafe {
+            out.set_len(out.len() + fit);
+        }
+        at += fit;
+    }
+    let rest = &hay[at..];
+    let valid_before = _mm512_test_epi8_mask(errors, errors) == 0;
+    if rest.is_empty() {
+        return (None, valid_before);
+    }
+    // The last bytes, fewer than 64, zero-padded by a masked load: zeros
+    // are ASCII and no terminator.
+    let v = load_prefix(rest, rest.len());
+    let mask = terminators(v);
+    let n = if mask == 0 { rest.len() } else { mask.trailing_zeros() as usize };
+    out.reserve(n);
+    // SAFETY: `reserve` left at least `n` bytes of spare capacity; the
+    // masked store writes only the first `n` lanes, and `set_len` covers
+    // exactly those.
+    #[allow(unsafe_code)]
+    unsafe {
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        _mm512_mask_storeu_epi8(dst.cast(), !(u64::MAX << n), v);
+        out.set_len(out.len() + n);
+    }
+    // The flags of the lanes that count: up to and including the
+    // terminator, or every byte of `rest` (a character it ends inside of
+    // flags only the padding).
+    let lanes = if mask == 0 { !(u64::MAX << n) } else { u64::MAX >> (63 - n) };
+    let valid = valid_before
+        && (!mixed && _mm512_movepi8_mask(v) == 0 || {
+            let e = utf8_errors(prev, v);
+            _mm512_test_epi8_mask(e, e) & lanes == 0
+        });
+    ((mask != 0).then_some(at + n), valid)
+}
+
+/// Whether `bytes` is valid UTF-8 (ending on a character boundary), with
+/// the lookups of [`utf8_errors`] on 64 bytes a step: plain ASCII blocks
+/// are skipped with one test until the first block that is not, and from
+/// there every block is checked with no further test (see `mixed` in
+/// [`copy_line_avx512`]).
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) fn valid_utf8_avx512(bytes: &[u8]) -> bool {
+    let mut prev = _mm512_setzero_si512();
+    let mut errors = _mm512_setzero_si512();
+    let mut blocks = bytes.chunks_exact(64);
+    for c in blocks.by_ref() {
+        let v = load64(c.try_into().expect("64 bytes"));
+        if _mm512_movepi8_mask(v) != 0 {
+            errors = utf8_errors(prev, v);
+            prev = v;
+            break;
+        }
+    }
+    for c in blocks.by_ref() {
+        let v = load64(c.try_into().expect("64 bytes"));
+        errors = _mm512_or_si512(errors, utf8_errors(prev, v));
+        prev = v;
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let v = load_prefix(rest, rest.len());
+        errors = _mm512_or_si512(errors, utf8_errors(prev, v));
+        prev = v;
+    }
+    // A block of zeros after the last: a character the input ends inside
+    // of is flagged as too short.
+    errors = _mm512_or_si512(errors, utf8_errors(prev, _mm512_setzero_si512()));
+    _mm512_test_epi8_mask(errors, errors) == 0
+}

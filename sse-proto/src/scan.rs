@@ -2,6 +2,12 @@
 //! so finding the next line end costs a trailing-zero count rather than a new
 //! search per line, and a cursor that remembers what was searched and
 //! validated so no byte is looked at twice however the input is chunked.
+//!
+//! The SIMD code is picked at run time: AVX-512 (F and BW, in `avx512`)
+//! where the CPU has it, then AVX2, then SSE2 (the x86-64 baseline) or
+//! portable code. With AVX-512 the line search also validates multi-byte
+//! text as it goes; the others recognise ASCII only, and other text is
+//! validated when its fields are taken.
 
 use bytes::BytesMut;
 
@@ -116,6 +122,19 @@ impl Cursor {
     /// free (most event streams are ASCII JSON).
     #[inline(never)]
     fn refill(&mut self, bytes: &[u8]) -> Option<usize> {
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if let Some(avx512) = Avx512::detect() {
+            // SAFETY: `avx512` proves that this CPU has AVX-512 F and BW.
+            #[allow(unsafe_code)]
+            return unsafe { self.refill_avx512(avx512, bytes) };
+        }
+        self.refill_blocks(bytes)
+    }
+
+    /// [`refill`](Self::refill) on any CPU: SSE2 blocks where there is
+    /// SSE2, then [`scan_long`]; only ASCII extends the validated prefix.
+    #[inline(always)]
+    fn refill_blocks(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut pos = self.scan + self.mask_len;
         self.mask_len = 0;
         // Short runs without a terminator (a JSON token event, a 100-byte
@@ -172,15 +191,22 @@ impl Cursor {
             self.mask_len = rest.len();
             Some(pos + mask.trailing_zeros() as usize)
         } else {
-            // Byte-at-a-time feeding lands here: a plain loop is cheapest.
-            let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
-            let upto = found.unwrap_or(rest.len());
-            if rest[..upto].is_ascii() {
-                // The terminator is ASCII too.
-                self.ascii_run(pos, pos + found.map_or(upto, |p| p + 1));
-            }
-            self.found_or_end(found.map(|i| pos + i), bytes.len())
+            self.refill_tail_scalar(bytes, pos)
         }
+    }
+
+    /// The search for the last few bytes of the input, from `pos`:
+    /// byte-at-a-time feeding lands here, where a plain loop is cheapest.
+    #[inline]
+    fn refill_tail_scalar(&mut self, bytes: &[u8], pos: usize) -> Option<usize> {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        let upto = found.unwrap_or(rest.len());
+        if rest[..upto].is_ascii() {
+            // The terminator is ASCII too.
+            self.ascii_run(pos, pos + found.map_or(upto, |p| p + 1));
+        }
+        self.found_or_end(found.map(|i| pos + i), bytes.len())
     }
 
     /// Records the outcome of a search without a mask: a terminator at
@@ -848,11 +874,11 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
     let mut prev_ascii = before.is_ascii();
     // Error flags of the blocks before the current one.
     let mut errors = _mm256_setzero_si256();
-    // Whether a block of this line held non-ASCII text: then every block
-    // after it takes the table lookups (see `copy_line_avx512`: in mixed
-    // text a branch on whether the next block is plain mispredicts more
-    // than the lookups cost).
-    let mut mixed = false;
+    // Whether the text is mixed: then every block takes the table lookups
+    // (see `avx512::next_mode`, the same rule: in mixed text a branch on
+    // each block mispredicts more than the lookups cost), until four ASCII
+    // blocks in a row.
+    let (mut mixed, mut plain) = (false, 0u32);
     let mut at = 0;
     while hay.len() - at >= 64 {
         // Whole blocks that fit both in what is left of `hay` and in the
@@ -894,7 +920,9 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
                 }
                 errors = _mm256_or_si256(errors, _mm256_or_si256(ea, eb));
                 prev_ascii = (_mm256_movemask_epi8(b) as u32) >> 29 == 0;
-                mixed |= _mm256_movemask_epi8(_mm256_or_si256(a, b)) != 0;
+                let ascii = _mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0;
+                plain = if ascii { plain + 1 } else { 0 };
+                mixed = !ascii || mixed && plain < 4;
             } else {
                 prev_ascii = true;
             }
@@ -954,6 +982,7 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use alloc::vec::Vec;
 
     #[test]
@@ -1160,6 +1189,23 @@ mod tests {
                 }
             }
         }
+        // After mixed text has turned plain again: a multi-byte character,
+        // then more than four blocks of ASCII, then each sequence around
+        // the edges of the blocks after that.
+        for at in [255, 256, 257, 318, 319, 320, 321, 383, 384, 385] {
+            for seq in seqs {
+                for end in [None, Some(b'\n')] {
+                    let mut hay: Vec<u8> = (0..at + 10).map(|i| b'a' + (i % 26) as u8).collect();
+                    hay[..2].copy_from_slice("é".as_bytes());
+                    hay[at..at + seq.len()].copy_from_slice(seq);
+                    if let Some(e) = end {
+                        hay.push(e);
+                    }
+                    check_copy(&hay, [0; 3], 0, 0);
+                    check_copy(&hay, [0; 3], 5, 1000);
+                }
+            }
+        }
         // Dense multi-byte text, valid and then cut at every point.
         let text = "日本語のテキスト、é ß 🦀 Ελληνικά ".repeat(6);
         for cut in 0..text.len() {
@@ -1209,6 +1255,138 @@ mod tests {
                         let want = core::str::from_utf8(&hay).is_ok();
                         assert_eq!(utf8_valid(&hay), want, "{hay:x?}");
                     }
+                }
+            }
+        }
+    }
+
+    /// The terminators a cursor finds in `text` as it grows to each of
+    /// `cuts` and then to its end, with the AVX-512 search (`wide`) or the
+    /// portable one; checks at every step that the validated prefix is
+    /// valid UTF-8.
+    fn drive(text: &[u8], cuts: &[usize], wide: bool) -> Vec<usize> {
+        let mut cur = Cursor::default();
+        let mut found = Vec::new();
+        for &upto in cuts.iter().chain([&text.len()]) {
+            let bytes = &text[..upto];
+            loop {
+                let e = if cur.mask != 0 {
+                    Some(cur.scan + cur.mask.trailing_zeros() as usize)
+                } else if cur.scan + cur.mask_len >= bytes.len() {
+                    cur.scan = bytes.len();
+                    cur.mask_len = 0;
+                    None
+                } else if wide {
+                    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+                    {
+                        let avx512 = Avx512::detect().expect("AVX-512");
+                        // SAFETY: AVX-512 was just detected.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            cur.refill_avx512(avx512, bytes)
+                        }
+                    }
+                    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+                    unreachable!()
+                } else {
+                    cur.refill_blocks(bytes)
+                };
+                assert!(cur.valid <= bytes.len(), "{text:x?}");
+                assert!(
+                    core::str::from_utf8(&bytes[..cur.valid]).is_ok(),
+                    "valid {} of {bytes:x?}",
+                    cur.valid
+                );
+                let Some(e) = e else { break };
+                found.push(e);
+                cur.skip_to(e + 1);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn searches_find_every_terminator_and_validate_soundly() {
+        // Text of ASCII words, multi-byte characters, invalid sequences and
+        // line ends, in lines of every length up to a few blocks, grown at
+        // random points: both searches find every terminator once, and the
+        // validated prefix never covers an invalid byte.
+        let pieces: &[&[u8]] = &[
+            b"word ",
+            b"a",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            "é".as_bytes(),
+            "日本".as_bytes(),
+            "🦀".as_bytes(),
+            b"\xFF",
+            b"\x80",
+            b"\xE6\x97",
+            b"\xED\xA0\x80",
+            b"\xC0\x80",
+            b"a long run of plain ascii text, more than a block of it, for the long search...",
+            &[b'z'; 300],
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let wide = cfg!(all(target_arch = "x86_64", feature = "std")) && {
+            #[cfg(all(target_arch = "x86_64", feature = "std"))]
+            let has = Avx512::detect().is_some();
+            #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+            let has = false;
+            has
+        };
+        // Each invalid or cut sequence at every place of a long line, after
+        // ASCII and after multi-byte text, so that it meets every block
+        // edge of the long search.
+        for lead in [&b""[..], "日本".as_bytes()] {
+            for seq in [&b"\xE6\x97"[..], b"\xFF", b"\x80", b"\xF0\x9F\xA6", b"\xC3", b"\xED\xA0\x80"] {
+                for k in 0..200 {
+                    let mut text = lead.to_vec();
+                    text.resize(lead.len() + k, b'x');
+                    text.extend_from_slice(seq);
+                    text.resize(text.len() + 200, b'y');
+                    text.push(b'\n');
+                    let want = vec![text.len() - 1];
+                    assert_eq!(drive(&text, &[], false), want);
+                    if wide {
+                        assert_eq!(drive(&text, &[], true), want, "{text:x?}");
+                    }
+                }
+            }
+        }
+        for round in 0..3000 {
+            let mut text = Vec::new();
+            let len = 1 + next(400);
+            // Mostly valid text in some rounds, so the validation is seen
+            // to get far; every kind of piece in the others.
+            let kinds = if round % 2 == 0 { 8 } else { pieces.len() };
+            while text.len() < len {
+                text.extend_from_slice(pieces[next(kinds)]);
+            }
+            let want: Vec<usize> = text
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n' || **b == b'\r')
+                .map(|(i, _)| i)
+                .collect();
+            let mut cuts: Vec<usize> = (0..next(4)).map(|_| next(text.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut cut_sets = vec![cuts];
+            if round < 200 {
+                // And cut once at every byte.
+                cut_sets.extend((0..=text.len()).map(|c| vec![c]));
+            }
+            for cuts in &cut_sets {
+                assert_eq!(drive(&text, cuts, false), want, "{text:x?}");
+                if wide {
+                    assert_eq!(drive(&text, cuts, true), want, "{text:x?} cut at {cuts:?}");
                 }
             }
         }

@@ -370,7 +370,20 @@ fn prose(rng: &mut XorShift64, len: usize, one_in: usize) -> String {
 /// pretty-printed over 3 to 6 `data:` lines of varied length, each with an
 /// `event` and an `id`.
 pub fn json4k_intl(target_len: usize) -> Corpus {
-    let mut b = Builder::new("json4k-intl", target_len);
+    json4k_multibyte("json4k-intl", target_len, 5)
+}
+
+/// (e2) The documents of [`json4k_intl`] with a multi-byte word only about
+/// one in sixty (an accented name here and there): mostly ASCII lines with
+/// a few characters that are not.
+pub fn json4k_accents(target_len: usize) -> Corpus {
+    json4k_multibyte("json4k-accents", target_len, 60)
+}
+
+/// ~4 KiB JSON documents over 3 to 6 `data:` lines, a multi-byte word about
+/// one in `one_in`.
+fn json4k_multibyte(name: &'static str, target_len: usize, one_in: usize) -> Corpus {
+    let mut b = Builder::new(name, target_len);
     let mut rng = XorShift64::new(0x001E_7E57);
     let mut n = 0u64;
     while b.len() < target_len {
@@ -380,7 +393,7 @@ pub fn json4k_intl(target_len: usize) -> Corpus {
         let total = 3600 + rng.below(1000);
         for k in 0..lines {
             let jitter = rng.below(80);
-            let text = prose(&mut rng, total / lines - 40 + jitter, 5);
+            let text = prose(&mut rng, total / lines - 40 + jitter, one_in);
             let sep = if k + 1 == lines { "}" } else { "," };
             let open = if k == 0 { format!(r#"{{"seq":{n},"#) } else { String::new() };
             values.push(format!(r#"{open}"field{k}":{{"text":"{text}","n":{}}}{sep}"#, rng.below(1000)));
@@ -492,6 +505,7 @@ pub fn all(target_len: usize) -> Vec<Corpus> {
         small_events(target_len),
         large_json_events(target_len),
         json4k_intl(target_len),
+        json4k_accents(target_len),
         llm_tokens(target_len),
         llm_intl(target_len),
         cjk(target_len),

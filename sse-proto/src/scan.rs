@@ -3,11 +3,13 @@
 //! search per line, and a cursor that remembers what was searched and
 //! validated so no byte is looked at twice however the input is chunked.
 //!
-//! The SIMD code is picked at run time: AVX-512 (F and BW, in `avx512`)
-//! where the CPU has it, then AVX2, then SSE2 (the x86-64 baseline) or
-//! portable code. With AVX-512 the line search also validates multi-byte
-//! text as it goes; the others recognise ASCII only, and other text is
-//! validated when its fields are taken.
+//! The SIMD code of the line copy and the UTF-8 check is picked at run
+//! time: AVX-512 (F and BW, in `avx512`) where the CPU has it, then AVX2,
+//! then portable code. The line search uses SSE2 (the x86-64 baseline) and
+//! AVX2; it recognises ASCII, and other text is validated when its fields
+//! are taken, a chunk at a time. (A search that also validated multi-byte
+//! text with AVX-512 was measured no faster: the table lookups, not the
+//! loads, are the cost, and they are the same in either place.)
 
 use bytes::BytesMut;
 
@@ -122,19 +124,6 @@ impl Cursor {
     /// free (most event streams are ASCII JSON).
     #[inline(never)]
     fn refill(&mut self, bytes: &[u8]) -> Option<usize> {
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        if let Some(avx512) = Avx512::detect() {
-            // SAFETY: `avx512` proves that this CPU has AVX-512 F and BW.
-            #[allow(unsafe_code)]
-            return unsafe { self.refill_avx512(avx512, bytes) };
-        }
-        self.refill_blocks(bytes)
-    }
-
-    /// [`refill`](Self::refill) on any CPU: SSE2 blocks where there is
-    /// SSE2, then [`scan_long`]; only ASCII extends the validated prefix.
-    #[inline(always)]
-    fn refill_blocks(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut pos = self.scan + self.mask_len;
         self.mask_len = 0;
         // Short runs without a terminator (a JSON token event, a 100-byte
@@ -191,22 +180,15 @@ impl Cursor {
             self.mask_len = rest.len();
             Some(pos + mask.trailing_zeros() as usize)
         } else {
-            self.refill_tail_scalar(bytes, pos)
+            // Byte-at-a-time feeding lands here: a plain loop is cheapest.
+            let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+            let upto = found.unwrap_or(rest.len());
+            if rest[..upto].is_ascii() {
+                // The terminator is ASCII too.
+                self.ascii_run(pos, pos + found.map_or(upto, |p| p + 1));
+            }
+            self.found_or_end(found.map(|i| pos + i), bytes.len())
         }
-    }
-
-    /// The search for the last few bytes of the input, from `pos`:
-    /// byte-at-a-time feeding lands here, where a plain loop is cheapest.
-    #[inline]
-    fn refill_tail_scalar(&mut self, bytes: &[u8], pos: usize) -> Option<usize> {
-        let rest = bytes.get(pos..).unwrap_or_default();
-        let found = rest.iter().position(|&b| b == b'\n' || b == b'\r');
-        let upto = found.unwrap_or(rest.len());
-        if rest[..upto].is_ascii() {
-            // The terminator is ASCII too.
-            self.ascii_run(pos, pos + found.map_or(upto, |p| p + 1));
-        }
-        self.found_or_end(found.map(|i| pos + i), bytes.len())
     }
 
     /// Records the outcome of a search without a mask: a terminator at
@@ -874,11 +856,11 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
     let mut prev_ascii = before.is_ascii();
     // Error flags of the blocks before the current one.
     let mut errors = _mm256_setzero_si256();
-    // Whether the text is mixed: then every block takes the table lookups
-    // (see `avx512::next_mode`, the same rule: in mixed text a branch on
-    // each block mispredicts more than the lookups cost), until four ASCII
-    // blocks in a row.
-    let (mut mixed, mut plain) = (false, 0u32);
+    // Whether a block of this line held non-ASCII text: then every block
+    // after it takes the table lookups (see `copy_line_avx512`: in mixed
+    // text a branch on whether the next block is plain mispredicts more
+    // than the lookups cost).
+    let mut mixed = false;
     let mut at = 0;
     while hay.len() - at >= 64 {
         // Whole blocks that fit both in what is left of `hay` and in the
@@ -920,9 +902,7 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
                 }
                 errors = _mm256_or_si256(errors, _mm256_or_si256(ea, eb));
                 prev_ascii = (_mm256_movemask_epi8(b) as u32) >> 29 == 0;
-                let ascii = _mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0;
-                plain = if ascii { plain + 1 } else { 0 };
-                mixed = !ascii || mixed && plain < 4;
+                mixed |= _mm256_movemask_epi8(_mm256_or_si256(a, b)) != 0;
             } else {
                 prev_ascii = true;
             }
@@ -1261,36 +1241,15 @@ mod tests {
     }
 
     /// The terminators a cursor finds in `text` as it grows to each of
-    /// `cuts` and then to its end, with the AVX-512 search (`wide`) or the
-    /// portable one; checks at every step that the validated prefix is
-    /// valid UTF-8.
-    fn drive(text: &[u8], cuts: &[usize], wide: bool) -> Vec<usize> {
+    /// `cuts` and then to its end; checks at every step that the validated
+    /// prefix is valid UTF-8.
+    fn drive(text: &[u8], cuts: &[usize]) -> Vec<usize> {
         let mut cur = Cursor::default();
         let mut found = Vec::new();
         for &upto in cuts.iter().chain([&text.len()]) {
             let bytes = &text[..upto];
             loop {
-                let e = if cur.mask != 0 {
-                    Some(cur.scan + cur.mask.trailing_zeros() as usize)
-                } else if cur.scan + cur.mask_len >= bytes.len() {
-                    cur.scan = bytes.len();
-                    cur.mask_len = 0;
-                    None
-                } else if wide {
-                    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-                    {
-                        let avx512 = Avx512::detect().expect("AVX-512");
-                        // SAFETY: AVX-512 was just detected.
-                        #[allow(unsafe_code)]
-                        unsafe {
-                            cur.refill_avx512(avx512, bytes)
-                        }
-                    }
-                    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
-                    unreachable!()
-                } else {
-                    cur.refill_blocks(bytes)
-                };
+                let e = cur.find_eol(bytes);
                 assert!(cur.valid <= bytes.len(), "{text:x?}");
                 assert!(
                     core::str::from_utf8(&bytes[..cur.valid]).is_ok(),
@@ -1309,7 +1268,7 @@ mod tests {
     fn searches_find_every_terminator_and_validate_soundly() {
         // Text of ASCII words, multi-byte characters, invalid sequences and
         // line ends, in lines of every length up to a few blocks, grown at
-        // random points: both searches find every terminator once, and the
+        // random points: the search finds every terminator once, and the
         // validated prefix never covers an invalid byte.
         let pieces: &[&[u8]] = &[
             b"word ",
@@ -1335,13 +1294,6 @@ mod tests {
             seed ^= seed << 17;
             (seed % n as u64) as usize
         };
-        let wide = cfg!(all(target_arch = "x86_64", feature = "std")) && {
-            #[cfg(all(target_arch = "x86_64", feature = "std"))]
-            let has = Avx512::detect().is_some();
-            #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
-            let has = false;
-            has
-        };
         // Each invalid or cut sequence at every place of a long line, after
         // ASCII and after multi-byte text, so that it meets every block
         // edge of the long search.
@@ -1354,10 +1306,7 @@ mod tests {
                     text.resize(text.len() + 200, b'y');
                     text.push(b'\n');
                     let want = vec![text.len() - 1];
-                    assert_eq!(drive(&text, &[], false), want);
-                    if wide {
-                        assert_eq!(drive(&text, &[], true), want, "{text:x?}");
-                    }
+                    assert_eq!(drive(&text, &[]), want, "{text:x?}");
                 }
             }
         }
@@ -1384,10 +1333,7 @@ mod tests {
                 cut_sets.extend((0..=text.len()).map(|c| vec![c]));
             }
             for cuts in &cut_sets {
-                assert_eq!(drive(&text, cuts, false), want, "{text:x?}");
-                if wide {
-                    assert_eq!(drive(&text, cuts, true), want, "{text:x?} cut at {cuts:?}");
-                }
+                assert_eq!(drive(&text, cuts), want, "{text:x?} cut at {cuts:?}");
             }
         }
     }

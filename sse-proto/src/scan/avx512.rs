@@ -15,7 +15,7 @@ use core::arch::x86_64::{
 
 use bytes::BytesMut;
 
-use super::{Cursor, LineCopier, incomplete_tail, tail3};
+use super::LineCopier;
 
 /// [`LineCopier`] with AVX-512. A value exists only where the CPU has
 /// AVX-512 F and BW ([`Avx512::detect`]), which is what makes calling the
@@ -220,11 +220,17 @@ fn copy_line_avx512(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<
     );
     // Error flags of the blocks before the current one.
     let mut errors = _mm512_setzero_si512();
-    // Whether the text is mixed (see `next_mode`): every block then takes
-    // the table lookups. While it is not, the last block was ASCII, so the
-    // next needs no check when it is ASCII too.
+    // Whether this line (or `before`) held non-ASCII text: then every block
+    // after it takes the table lookups, with no plain-text test. In text
+    // with a multi-byte character every few words, whether the next block
+    // is plain is a coin toss, and a branch on it mispredicts often enough
+    // to cost more than the lookups it saves (17 against 11 GB/s on such a
+    // line in L1, measured). While it is false, every block so far was
+    // ASCII, so the next needs no check when it is ASCII too. (Going back
+    // to the plain-text test after four ASCII blocks in a row was measured
+    // slower, by 10 to 25%, even on JSON with a multi-byte word in sixty:
+    // the bookkeeping costs every block more than the plain runs save.)
     let mut mixed = !before.is_ascii();
-    let mut plain = 0;
     let mut at = 0;
     while hay.len() - at >= 64 {
         // Whole blocks that fit both in what is left of `hay` and in the
@@ -246,10 +252,13 @@ fn copy_line_avx512(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<
             unsafe {
                 _mm512_storeu_si512(dst.add(k).cast(), v);
             }
-            if !mixed && _mm512_cmplt_epi8_mask(v, flag) == 0 {
-                // Plain ASCII text after ASCII: nothing to check.
-                prev = v;
-                continue;
+            if !mixed {
+                if _mm512_cmplt_epi8_mask(v, flag) == 0 {
+                    // Plain ASCII text after ASCII: nothing to check.
+                    prev = v;
+                    continue;
+                }
+                mixed = _mm512_movepi8_mask(v) != 0;
             }
             let e = utf8_errors(prev, v);
             // Any control character up to CR (unsigned compare): rare
@@ -271,7 +280,6 @@ fn copy_line_avx512(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<
             }
             errors = _mm512_or_si512(errors, e);
             prev = v;
-            (mixed, plain) = next_mode(mixed, plain, v);
         }
         // SAFETY: all `fit` bytes after the old length were written above.
         #[allow(unsafe_code)]
@@ -312,26 +320,6 @@ fn copy_line_avx512(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<
     ((mask != 0).then_some(at + n), valid)
 }
 
-/// ASCII blocks in a row after which mixed text is taken to be plain again.
-const PLAIN_RUN: u32 = 4;
-
-/// The mode of the UTF-8 check after the block `v` (whether the text is
-/// mixed, and how many ASCII blocks in a row have come), which was checked
-/// in full. Mixed text (a block with non-ASCII text, until `PLAIN_RUN`
-/// ASCII blocks in a row) has every block take the table lookups, with no
-/// plain-text test: in text with a multi-byte character every few words,
-/// whether the next block is plain is a coin toss, and a branch on it
-/// mispredicts often enough to cost more than the lookups it saves (17
-/// against 11 GB/s on such a line in L1, measured). Text with a rare
-/// accented name goes back to the plain-text test after it.
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-fn next_mode(mixed: bool, plain: u32, v: __m512i) -> (bool, u32) {
-    let ascii = _mm512_movepi8_mask(v) == 0;
-    let plain = if ascii { plain + 1 } else { 0 };
-    (!ascii || mixed && plain < PLAIN_RUN, plain)
-}
-
 /// Whether `bytes` is valid UTF-8 (ending on a character boundary), with
 /// the lookups of [`utf8_errors`] on 64 bytes a step: plain ASCII blocks
 /// are skipped with one test until the first block that is not, and from
@@ -364,162 +352,4 @@ pub(crate) fn valid_utf8_avx512(bytes: &[u8]) -> bool {
     // of is flagged as too short.
     errors = _mm512_or_si512(errors, utf8_errors(prev, _mm512_setzero_si512()));
     _mm512_test_epi8_mask(errors, errors) == 0
-}
-
-/// The three bytes before `pos` in `bytes` as the last lanes of a block
-/// (zeros where `pos` is the start), for [`utf8_errors`] from `pos`.
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-fn before_vec(bytes: &[u8], pos: usize) -> __m512i {
-    let b = tail3(&bytes[..pos], pos.saturating_sub(3));
-    _mm512_set_epi32(i32::from_le_bytes([0, b[0], b[1], b[2]]), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-}
-
-/// How many bytes at the end of `bytes`, checked with zeros after them but
-/// only in their own lanes, are not known valid: a character the input
-/// ends inside of ([`incomplete_tail`]), or a last byte of 0xF8 or more.
-/// Every other error is flagged in the lane of the byte that shows it (a
-/// byte is judged against the three before it); a byte that can never
-/// start a character, at the very end, shows its error only in the lane
-/// after it, in the padding.
-#[inline]
-fn unchecked_tail(bytes: &[u8]) -> usize {
-    match (incomplete_tail(bytes), bytes.last()) {
-        (0, Some(&b)) if b >= 0xF8 => 1,
-        (n, _) => n,
-    }
-}
-
-/// Bits of the first `n` lanes (`n` at most 64).
-#[inline]
-fn first_lanes(n: usize) -> u64 {
-    if n >= 64 { u64::MAX } else { !(u64::MAX << n) }
-}
-
-/// Where the UTF-8 check of a search from `pos` starts: the end of the
-/// validated prefix when that is at most three bytes short of `pos` (a
-/// character the last block ended inside of), or `pos` when the prefix
-/// reaches it. `None` when the prefix ends further back: nothing found
-/// valid here could be recorded.
-///
-/// Starting at or before `pos` but never before the end of the validated
-/// prefix is what makes the check sound: every byte before the start is
-/// valid, so the three bytes of context before it carry no error into the
-/// verdicts from the start on, and every byte from the start on is checked.
-#[inline]
-fn check_from(valid: usize, pos: usize) -> Option<usize> {
-    (valid + 3 >= pos).then(|| valid.min(pos))
-}
-
-impl Cursor {
-    /// [`Cursor::refill`] with AVX-512: the search also validates UTF-8
-    /// whatever the text, where the line search only recognised ASCII, so
-    /// that multi-byte text found valid here needs no pass of its own when
-    /// its fields are taken (see `field_is_valid`). The block searched
-    /// starts where the check must ([`check_from`], up to three bytes
-    /// before the search position; lanes before it are masked out of the
-    /// search).
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub(crate) fn refill_avx512(&mut self, _: Avx512, bytes: &[u8]) -> Option<usize> {
-        let pos = self.scan + self.mask_len;
-        self.mask_len = 0;
-        if bytes.len() < pos + 8 {
-            // Byte-at-a-time feeding lands here: a plain loop is cheapest.
-            return self.refill_tail_scalar(bytes, pos);
-        }
-        let check = check_from(self.valid, pos);
-        let start = check.unwrap_or(pos);
-        let n = (bytes.len() - start).min(64);
-        let block = &bytes[start..start + n];
-        let v = load_prefix(block, n);
-        let lf = _mm512_set1_epi8(b'\n' as i8);
-        let cr = _mm512_set1_epi8(b'\r' as i8);
-        let mask =
-            (_mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr)) & (u64::MAX << (pos - start));
-        if check.is_some() {
-            // Zero padding past `n` is ASCII; a character cut at the end is
-            // left out by `incomplete_tail`.
-            let fine = _mm512_movepi8_mask(v) == 0 || {
-                let e = utf8_errors(before_vec(bytes, start), v);
-                _mm512_test_epi8_mask(e, e) & first_lanes(n) == 0
-            };
-            if fine {
-                self.valid = self.valid.max(start + n - unchecked_tail(block));
-            }
-        }
-        if mask != 0 {
-            self.scan = start;
-            self.mask = mask;
-            self.mask_len = n;
-            return Some(start + mask.trailing_zeros() as usize);
-        }
-        let from = start + n;
-        if from == bytes.len() {
-            self.scan = from;
-            return None;
-        }
-        // A long line: searched (and validated) on from the next block.
-        let (found, valid) = scan_long_avx512(bytes, from, check_from(self.valid, from));
-        self.valid = self.valid.max(valid);
-        self.found_or_end(found, bytes.len())
-    }
-}
-
-/// The first CR or LF in `bytes` from `from` on; and how far from the
-/// start `bytes` is then known to be valid UTF-8, on a character boundary
-/// (0 if nothing more is known), checking from `check` (see
-/// [`check_from`]) when that is given. The search of
-/// [`Cursor::refill_avx512`] for long lines: plain ASCII blocks cost one
-/// test until the first that is not, then every block takes the table
-/// lookups while the text is mixed (see [`next_mode`]); after an invalid
-/// sequence, the search alone.
-#[target_feature(enable = "avx512f,avx512bw")]
-fn scan_long_avx512(bytes: &[u8], from: usize, check: Option<usize>) -> (Option<usize>, usize) {
-    let lf = _mm512_set1_epi8(b'\n' as i8);
-    let cr = _mm512_set1_epi8(b'\r' as i8);
-    let terminators = |v| _mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr);
-    let mut validate = check.is_some();
-    let mut at = check.unwrap_or(from);
-    // Search bits before `from` were reported already.
-    let mut skip = u64::MAX << (from - at);
-    let mut prev = before_vec(bytes, at);
-    let (mut mixed, mut plain) = (false, 0);
-    loop {
-        let n = (bytes.len() - at).min(64);
-        if n == 0 {
-            // A character the input ends inside of is left out (the bytes
-            // before `from` are valid, so its lead byte is among the last
-            // three wherever it is).
-            let valid = if validate { bytes.len() - unchecked_tail(bytes) } else { 0 };
-            return (None, valid);
-        }
-        let v = if n == 64 {
-            load64(bytes[at..at + 64].try_into().expect("64 bytes"))
-        } else {
-            load_prefix(&bytes[at..], n)
-        };
-        let mask = terminators(v) & skip;
-        skip = u64::MAX;
-        if validate {
-            // Lanes up to the terminator, or all `n` (a character the
-            // input ends inside of flags only the padding).
-            let lanes = if mask != 0 { u64::MAX >> (63 - mask.trailing_zeros()) } else { first_lanes(n) };
-            if mixed || _mm512_movepi8_mask(v) != 0 {
-                let e = utf8_errors(prev, v);
-                if _mm512_test_epi8_mask(e, e) & lanes != 0 {
-                    // Invalid text: left to the field checks, which say
-                    // where.
-                    validate = false;
-                }
-                (mixed, plain) = next_mode(mixed, plain, v);
-            }
-            prev = v;
-        }
-        if mask != 0 {
-            let end = at + mask.trailing_zeros() as usize;
-            // The terminator is ASCII: the prefix through it is whole.
-            return (Some(end), if validate { end + 1 } else { 0 });
-        }
-        at += n;
-    }
 }

@@ -36,6 +36,7 @@
 //! |---|---|---|---|
 //! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, `Life::Open`, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is marked searched (`Cursor::appended`) and the next poll returns at once; a line end clears `quiet` and is left to the search | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
+//! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
 //! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `differential_utf8` (invalid UTF-8 at every block edge) |
@@ -661,7 +662,10 @@ impl Decoder {
     /// that loop looks like. Returns false when it does not apply.
     #[inline(always)]
     fn feed_quiet_byte(&mut self, b: u8) -> bool {
-        if !self.quiet || self.buf.len() >= self.st.config.max_line_len {
+        if !self.quiet {
+            return b == b'\n' && self.skip_lf_after_cr();
+        }
+        if self.buf.len() >= self.st.config.max_line_len {
             return false;
         }
         let old = self.buf.len();
@@ -672,6 +676,23 @@ impl Decoder {
             // `quiet` says the search reached `old` with no mask pending.
             self.buf_cur.appended(old, b);
         }
+        true
+    }
+
+    /// An LF fed on its own right after a CR that ended the input (a CRLF
+    /// cut between its bytes, as byte-at-a-time input always is): that CR
+    /// ended its line, and everything before it was decoded, so the LF is
+    /// only dropped (spec: a CRLF pair is one line ending) and the decoder
+    /// is at rest again, without the poll that would otherwise settle it.
+    /// Returns false when it does not apply. (With a chunk held, the CR
+    /// may not be the last byte fed: the chunk's bytes come after it.)
+    #[inline(never)]
+    fn skip_lf_after_cr(&mut self) -> bool {
+        if self.st.life != Life::Open(Edge::Cr) || !self.ext.is_empty() {
+            return false;
+        }
+        self.st.life.set_edge(Edge::Lines);
+        self.quiet = self.at_rest();
         true
     }
 

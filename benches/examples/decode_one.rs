@@ -2,11 +2,12 @@
 //! profilers (`perf record`, `valgrind --tool=callgrind`).
 //!
 //! ```text
-//! cargo run --release -p sse-benches --example decode_one -- CORPUS CHUNK [REPEAT [IMPL]]
+//! cargo run --release -p sse-benches --example decode_one -- CORPUS CHUNK [REPEAT [IMPL [MIB]]]
 //! ```
 //!
 //! `IMPL` is a decoder name as in the interleaved table (default
-//! `sse-proto/feed_bytes`).
+//! `sse-proto/feed_bytes`); `MIB` the corpus length (default 2, or 256 KiB
+//! for 1-byte chunks).
 
 use sse_benches::peers::DecoderImpl;
 use sse_benches::{chunks, corpus};
@@ -18,7 +19,12 @@ fn main() {
     let repeat: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
     let which = args.next().unwrap_or_else(|| "sse-proto/feed_bytes".to_owned());
     let imp = *DecoderImpl::ALL.iter().find(|i| i.name() == which).expect("a decoder name");
-    let len = if size == 1 { 256 * 1024 } else { 2 << 20 };
+    let mib: Option<usize> = args.next().and_then(|s| s.parse().ok());
+    let len = match mib {
+        Some(m) => m << 20,
+        None if size == 1 => 256 * 1024,
+        None => 2 << 20,
+    };
     let c = corpus::all(len).into_iter().find(|c| c.name == name).expect("a corpus name");
     let parts = chunks(&c.bytes, size);
     // Only the decoding is timed: the chunks are cloned for each run

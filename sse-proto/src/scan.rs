@@ -837,8 +837,9 @@ fn append_short(src: &[u8], out: &mut BytesMut) {
 #[inline]
 fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     use core::arch::x86_64::{
-        __m256i, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_testz_si256,
+        __m256i, _MM_HINT_T0, _mm_prefetch, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8, _mm256_setr_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
+        _mm256_testz_si256,
     };
     let lf = _mm256_set1_epi8(b'\n' as i8);
     let cr = _mm256_set1_epi8(b'\r' as i8);
@@ -876,6 +877,9 @@ fn copy_line_avx2(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<us
         let src = &hay[at..at + fit];
         for (k, c) in src.chunks_exact(64).enumerate() {
             let k = 64 * k;
+            // Input the size of a chunk comes from memory, not from a
+            // cache: ask for it some blocks ahead (see `avx512::PREFETCH`).
+            _mm_prefetch::<_MM_HINT_T0>(c.as_ptr().wrapping_add(512).cast());
             let (a, b) = (load32(&c[..32]), load32(&c[32..]));
             // SAFETY: `k + 64 <= fit`, and `fit` bytes of spare capacity
             // follow `dst`; unaligned stores need no alignment.

@@ -5,12 +5,12 @@
 //! other CPUs.
 
 use core::arch::x86_64::{
-    __m512i, _mm_setr_epi8, _mm512_alignr_epi8, _mm512_and_si512, _mm512_broadcast_i32x4,
-    _mm512_cmpeq_epi8_mask, _mm512_cmplt_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_loadu_si512,
-    _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_or_si512,
-    _mm512_permutex2var_epi64, _mm512_set_epi32, _mm512_set_epi64, _mm512_set1_epi8, _mm512_setzero_si512,
-    _mm512_shuffle_epi8, _mm512_srli_epi16, _mm512_storeu_si512, _mm512_subs_epu8, _mm512_test_epi8_mask,
-    _mm512_xor_si512,
+    __m512i, _MM_HINT_T0, _mm_prefetch, _mm_setr_epi8, _mm512_alignr_epi8, _mm512_and_si512,
+    _mm512_broadcast_i32x4, _mm512_cmpeq_epi8_mask, _mm512_cmplt_epi8_mask, _mm512_cmplt_epu8_mask,
+    _mm512_loadu_si512, _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_movepi8_mask,
+    _mm512_or_si512, _mm512_permutex2var_epi64, _mm512_set_epi32, _mm512_set_epi64, _mm512_set1_epi8,
+    _mm512_setzero_si512, _mm512_shuffle_epi8, _mm512_srli_epi16, _mm512_storeu_si512, _mm512_subs_epu8,
+    _mm512_test_epi8_mask, _mm512_xor_si512,
 };
 
 use bytes::BytesMut;
@@ -44,6 +44,9 @@ impl LineCopier for Avx512 {
         }
     }
 }
+
+/// How far ahead of the block being copied the copy asks for input.
+const PREFETCH: usize = 512;
 
 /// Loads the 64 bytes of `block`.
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -245,6 +248,9 @@ fn copy_line_avx512(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<
         let src = &hay[at..at + fit];
         for (k, c) in src.chunks_exact(64).enumerate() {
             let k = 64 * k;
+            // Input the size of a chunk comes from memory, not from a
+            // cache: ask for it some blocks ahead.
+            _mm_prefetch::<_MM_HINT_T0>(c.as_ptr().wrapping_add(PREFETCH).cast());
             let v = load64(c.try_into().expect("64 bytes"));
             // SAFETY: `k + 64 <= fit`, and `fit` bytes of spare capacity
             // follow `dst`; the store needs no alignment.
@@ -338,6 +344,7 @@ pub(crate) fn valid_utf8_avx512(bytes: &[u8]) -> bool {
         }
     }
     for c in blocks.by_ref() {
+        _mm_prefetch::<_MM_HINT_T0>(c.as_ptr().wrapping_add(PREFETCH).cast());
         let v = load64(c.try_into().expect("64 bytes"));
         errors = _mm512_or_si512(errors, utf8_errors(prev, v));
         prev = v;

@@ -25,7 +25,7 @@ fn main() {
         None if size == 1 => 256 * 1024,
         None => 2 << 20,
     };
-    let c = corpus::all(len).into_iter().find(|c| c.name == name).expect("a corpus name");
+    let c = corpus::named(&name, len).expect("a corpus name");
     let parts = chunks(&c.bytes, size);
     // Only the decoding is timed: the chunks are cloned for each run
     // before, as the interleaved benchmark does.

@@ -496,6 +496,22 @@ pub fn cjk(target_len: usize) -> Corpus {
     b.build()
 }
 
+/// The corpus of [`all`] called `name`, built alone.
+pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
+    let make: fn(usize) -> Corpus = match name {
+        "small" => small_events,
+        "json4k" => large_json_events,
+        "json4k-intl" => json4k_intl,
+        "json4k-accents" => json4k_accents,
+        "llm" => llm_tokens,
+        "llm-intl" => llm_intl,
+        "cjk" => cjk,
+        "crlf" => crlf_mix,
+        _ => return None,
+    };
+    Some(make(target_len))
+}
+
 /// The benchmark corpora, each `target_len` bytes long (give or take a
 /// block): small events, 4 KiB JSON events (ASCII, and with multi-byte
 /// text), LLM token streams (ASCII-heavy, and in several scripts), CJK
@@ -526,6 +542,14 @@ mod tests {
             let prefix = corpus.prefix(10_000);
             assert!(prefix.bytes.len() <= 10_000 && prefix.bytes.len() > 5_000);
             assert_eq!(reference::count_events(&prefix.bytes), prefix.events());
+        }
+    }
+
+    #[test]
+    fn every_corpus_can_be_built_by_name() {
+        for c in all(64 * 1024) {
+            let named = named(c.name, 64 * 1024).expect("a corpus of `all`");
+            assert_eq!(named.bytes, c.bytes, "{}", c.name);
         }
     }
 

@@ -736,7 +736,43 @@ impl Decoder {
         {
             return;
         }
+        if bytes.len() >= ZERO_COPY_MIN && self.ext.is_empty() {
+            // The usual chunk, moved into place here in the caller's loop
+            // rather than passed on: a call taking it by value copied it
+            // with wider loads than the stores that had just written it,
+            // which waited for them.
+            self.ext = bytes;
+            return self.took_chunk();
+        }
         self.feed_bytes_more(bytes)
+    }
+
+    /// The bookkeeping of [`feed_bytes`](Self::feed_bytes) for a chunk just
+    /// moved into `ext` (no chunk was held, so a lent event's block, if
+    /// any, is in `buf`).
+    #[inline(never)]
+    fn took_chunk(&mut self) {
+        self.quiet = false;
+        self.settle();
+        self.ext_cur = Cursor::default();
+        // As in `admit`: while less than a line's worth is buffered, no
+        // line can be too long. (`ext` is left in place: moved out, it would
+        // be loaded at other widths than it was just stored.)
+        if self.st.accepts_input() && self.buf.len() + self.ext.len() <= self.st.config.max_line_len {
+            self.tail_known = false;
+            return;
+        }
+        let mut chunk = core::mem::take(&mut self.ext);
+        let Some(keep) = self.admit(&chunk) else { return };
+        chunk.truncate(keep);
+        if chunk.len() >= ZERO_COPY_MIN {
+            // `buf` may still hold an unterminated line: `poll_event` joins
+            // it with the start of this chunk, and parses the rest in place.
+            self.ext = chunk;
+        } else {
+            // A few bytes are cheaper to copy than to keep.
+            self.buf.extend_from_slice(&chunk);
+        }
     }
 
     /// [`feed_bytes`](Self::feed_bytes) but for a byte while `quiet`.

@@ -654,6 +654,82 @@ pub(crate) fn utf8_continues(before: [u8; 3], line: &[u8], complete: bool) -> bo
     prefix_valid(head, true) && prefix_valid(&line[need..], complete)
 }
 
+/// The lookup tables of the UTF-8 check (Keiser and Lemire, "Validating
+/// UTF-8 in less than one instruction per byte", 2021), shared by the AVX2
+/// and the AVX-512 code: each classifies one nibble of a byte pair by what
+/// the pair can be wrong by.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+mod utf8_tables {
+    // What a byte pair can be wrong by, one bit each; a pair is wrong when
+    // the classes of its first byte's high nibble, its first byte's low
+    // nibble and its second byte's high nibble share a bit.
+    const TOO_SHORT: u8 = 1 << 0; // a lead byte or ASCII after a lead byte
+    const TOO_LONG: u8 = 1 << 1; // a continuation byte after ASCII
+    const OVERLONG_3: u8 = 1 << 2;
+    const TOO_LARGE: u8 = 1 << 3;
+    const SURROGATE: u8 = 1 << 4;
+    const OVERLONG_2: u8 = 1 << 5;
+    const TOO_LARGE_1000: u8 = 1 << 6;
+    const OVERLONG_4: u8 = 1 << 6;
+    const TWO_CONTS: u8 = 1 << 7; // a continuation byte after a continuation byte
+    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+    pub(crate) const BYTE_1_HIGH: [u8; 16] = [
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TOO_LONG,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TWO_CONTS,
+        TOO_SHORT | OVERLONG_2,
+        TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE,
+        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
+    ];
+    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
+    pub(crate) const BYTE_1_LOW: [u8; 16] = [
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+        CARRY | OVERLONG_2,
+        CARRY,
+        CARRY,
+        CARRY | TOO_LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE,
+        LARGE | SURROGATE,
+        LARGE,
+        LARGE,
+    ];
+    pub(crate) const BYTE_2_HIGH: [u8; 16] = [
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+        TOO_SHORT,
+    ];
+}
+
 /// UTF-8 error flags of the 32 bytes `input` that follow the 32 bytes
 /// `prev`: a lane is non-zero where a byte cannot follow the three before it
 /// in valid UTF-8 (a missing or surplus continuation byte, an overlong
@@ -677,19 +753,6 @@ fn utf8_errors(
         _mm256_set1_epi8, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_srli_epi16, _mm256_subs_epu8,
         _mm256_xor_si256,
     };
-    // What a byte pair can be wrong by, one bit each; a pair is wrong when
-    // the classes of its first byte's high nibble, its first byte's low
-    // nibble and its second byte's high nibble share a bit.
-    const TOO_SHORT: u8 = 1 << 0; // a lead byte or ASCII after a lead byte
-    const TOO_LONG: u8 = 1 << 1; // a continuation byte after ASCII
-    const OVERLONG_3: u8 = 1 << 2;
-    const TOO_LARGE: u8 = 1 << 3;
-    const SURROGATE: u8 = 1 << 4;
-    const OVERLONG_2: u8 = 1 << 5;
-    const TOO_LARGE_1000: u8 = 1 << 6;
-    const OVERLONG_4: u8 = 1 << 6;
-    const TWO_CONTS: u8 = 1 << 7; // a continuation byte after a continuation byte
-    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
     let table = |t: [u8; 16]| {
         let t = t.map(|b| b as i8);
         _mm256_setr_epi8(
@@ -698,61 +761,9 @@ fn utf8_errors(
             t[14], t[15],
         )
     };
-    let byte_1_high = table([
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TWO_CONTS,
-        TWO_CONTS,
-        TWO_CONTS,
-        TWO_CONTS,
-        TOO_SHORT | OVERLONG_2,
-        TOO_SHORT,
-        TOO_SHORT | OVERLONG_3 | SURROGATE,
-        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
-    ]);
-    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
-    let byte_1_low = table([
-        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
-        CARRY | OVERLONG_2,
-        CARRY,
-        CARRY,
-        CARRY | TOO_LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE | SURROGATE,
-        LARGE,
-        LARGE,
-    ]);
-    let byte_2_high = table([
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-    ]);
+    let byte_1_high = table(utf8_tables::BYTE_1_HIGH);
+    let byte_1_low = table(utf8_tables::BYTE_1_LOW);
+    let byte_2_high = table(utf8_tables::BYTE_2_HIGH);
     let nibble = _mm256_set1_epi8(0x0F);
     let high = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble);
     // The bytes one, two and three places back, across the two lanes and
@@ -1323,12 +1334,7 @@ mod tests {
             while text.len() < len {
                 text.extend_from_slice(pieces[next(kinds)]);
             }
-            let want: Vec<usize> = text
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n' || **b == b'\r')
-                .map(|(i, _)| i)
-                .collect();
+            let want = terminators(&text);
             let mut cuts: Vec<usize> = (0..next(4)).map(|_| next(text.len() + 1)).collect();
             cuts.sort_unstable();
             let mut cut_sets = vec![cuts];
@@ -1346,24 +1352,12 @@ mod tests {
     fn cursor_finds_every_terminator_once_across_growth() {
         let text = b"ab\r\ncd\n\nlong line without end for a while....................................................x\n";
         for cut in 0..text.len() {
-            let mut cur = Cursor::default();
-            let mut found = Vec::new();
-            let mut pos = 0;
-            for upto in [cut, text.len()] {
-                while let Some(e) = cur.find_eol(&text[..upto]) {
-                    found.push(e);
-                    pos = e + 1;
-                    cur.skip_to(pos);
-                }
-            }
-            let _ = pos;
-            let want: Vec<usize> = text
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n' || **b == b'\r')
-                .map(|(i, _)| i)
-                .collect();
-            assert_eq!(found, want, "cut at {cut}");
+            assert_eq!(drive(text, &[cut]), terminators(text), "cut at {cut}");
         }
+    }
+
+    /// Where `text`'s CRs and LFs are.
+    fn terminators(text: &[u8]) -> Vec<usize> {
+        text.iter().enumerate().filter(|(_, b)| **b == b'\n' || **b == b'\r').map(|(i, _)| i).collect()
     }
 }

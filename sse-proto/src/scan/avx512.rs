@@ -15,7 +15,7 @@ use core::arch::x86_64::{
 
 use bytes::BytesMut;
 
-use super::LineCopier;
+use super::{LineCopier, utf8_tables};
 
 /// [`LineCopier`] with AVX-512. A value exists only where the CPU has
 /// AVX-512 F and BW ([`Avx512::detect`]), which is what makes calling the
@@ -93,72 +93,9 @@ fn table(t: [u8; 16]) -> __m512i {
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 fn utf8_errors(prev: __m512i, input: __m512i) -> __m512i {
-    const TOO_SHORT: u8 = 1 << 0;
-    const TOO_LONG: u8 = 1 << 1;
-    const OVERLONG_3: u8 = 1 << 2;
-    const TOO_LARGE: u8 = 1 << 3;
-    const SURROGATE: u8 = 1 << 4;
-    const OVERLONG_2: u8 = 1 << 5;
-    const TOO_LARGE_1000: u8 = 1 << 6;
-    const OVERLONG_4: u8 = 1 << 6;
-    const TWO_CONTS: u8 = 1 << 7;
-    const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
-    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
-    const CONT: u8 = TOO_LONG | OVERLONG_2 | TWO_CONTS;
-    let byte_1_high = table([
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TWO_CONTS,
-        TWO_CONTS,
-        TWO_CONTS,
-        TWO_CONTS,
-        TOO_SHORT | OVERLONG_2,
-        TOO_SHORT,
-        TOO_SHORT | OVERLONG_3 | SURROGATE,
-        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
-    ]);
-    let byte_1_low = table([
-        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
-        CARRY | OVERLONG_2,
-        CARRY,
-        CARRY,
-        CARRY | TOO_LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE,
-        LARGE | SURROGATE,
-        LARGE,
-        LARGE,
-    ]);
-    let byte_2_high = table([
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        CONT | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
-        CONT | OVERLONG_3 | TOO_LARGE,
-        CONT | SURROGATE | TOO_LARGE,
-        CONT | SURROGATE | TOO_LARGE,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-    ]);
+    let byte_1_high = table(utf8_tables::BYTE_1_HIGH);
+    let byte_1_low = table(utf8_tables::BYTE_1_LOW);
+    let byte_2_high = table(utf8_tables::BYTE_2_HIGH);
     let nibble = _mm512_set1_epi8(0x0F);
     let high = |v: __m512i| _mm512_and_si512(_mm512_srli_epi16::<4>(v), nibble);
     // `joined` is `input` moved up one 128-bit lane, with the last lane of

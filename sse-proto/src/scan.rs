@@ -612,7 +612,10 @@ fn copy_line_portable(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Optio
 /// holds none, and when `complete`, ends on a character boundary.
 pub(crate) fn utf8_continues(before: [u8; 3], line: &[u8], complete: bool) -> bool {
     // The character `before` ends inside of, if any: its lead byte and the
-    // continuation bytes after it.
+    // continuation bytes after it. Not `incomplete_tail`: a byte of 0xF8
+    // or more among the last three of a piece that a SIMD copy checked
+    // leniently (see `LineCopier`) must stay pending here, so that the
+    // check of the head below reports it.
     let mut pending: &[u8] = &[];
     for k in 0..3 {
         let b = before[2 - k];

@@ -2,9 +2,9 @@
 # Compares two builds of the `decode_one` example on this machine, whose
 # speed drifts in phases of seconds to minutes: the two run at the same time,
 # one on each core (so both see the same phase), and swap cores every round.
-# Prints, per spec, the median GB/s of each, the ratio of the medians and
-# every round's ratio (a wide spread means the machine was too noisy to
-# tell).
+# Prints, per spec, the median GB/s of each, the ratio of the medians, the
+# geometric mean of the rounds' ratios and every round's ratio (a wide
+# spread means the machine was too noisy to tell).
 #
 #   benches/scripts/ab.sh NEW_BINARY OLD_BINARY ROUNDS "CORPUS CHUNK REPEAT [DECODER [MIB]]"...
 #
@@ -38,6 +38,10 @@ for spec in "$@"; do
     median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
     mn=$(median "${news[@]}")
     mo=$(median "${olds[@]}")
-    printf '%-40s new %8.4f  old %8.4f  new/old %.2f  rounds: %s\n' "$spec" "$mn" "$mo" \
-        "$(awk -v n="$mn" -v o="$mo" 'BEGIN {print n / o}')" "${ratios[*]}"
+    # The geometric mean of the rounds' ratios: with an even number of
+    # rounds, a core that is faster than the other (another tenant on its
+    # sibling) favours each build equally often and cancels out.
+    gm=$(printf '%s\n' "${ratios[@]}" | awk '{s += log($1)} END {printf "%.2f", exp(s / NR)}')
+    printf '%-40s new %8.4f  old %8.4f  new/old %.2f  geomean %s  rounds: %s\n' "$spec" "$mn" "$mo" \
+        "$(awk -v n="$mn" -v o="$mo" 'BEGIN {print n / o}')" "$gm" "${ratios[*]}"
 done

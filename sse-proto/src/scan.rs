@@ -102,22 +102,6 @@ impl Cursor {
         self.refill(bytes)
     }
 
-    /// Records a byte that is not a line end, just appended at `old`, the
-    /// end of the buffer this cursor describes, which was searched to its
-    /// end (`scan + mask_len == old`, no mask pending): it is searched, and
-    /// if it is ASCII it extends the validated prefix, so that the next
-    /// poll has nothing to search. (A line end is left to the search: a
-    /// `data` line being copied as it is searched goes on from there.)
-    #[inline(always)]
-    pub(crate) fn appended(&mut self, old: usize, b: u8) {
-        debug_assert!(self.mask == 0 && self.scan + self.mask_len == old && b != b'\n' && b != b'\r');
-        self.scan = old + 1;
-        self.mask_len = 0;
-        if self.valid == old && b < 0x80 {
-            self.valid = old + 1;
-        }
-    }
-
     /// The slow half of [`find_eol`](Self::find_eol): the mask is used up,
     /// search on from the end of what it covered. Every block searched is
     /// also checked for being ASCII, which extends the validated prefix for

@@ -330,7 +330,7 @@ pub(super) fn field_is_valid(bytes: &[u8], start: usize, end: usize, valid: &mut
         // after it are likely checked as they are copied (multi-line data)
         // and need no pass of their own.
         let value = &bytes[start..end];
-        return value.is_ascii() || core::str::from_utf8(value).is_ok();
+        return value.is_ascii() || scan::utf8_valid(value);
     }
     if end > *valid {
         // The input often ends inside a character (a chunk cut it): that

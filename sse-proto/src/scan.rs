@@ -64,6 +64,15 @@ impl Cursor {
         }
     }
 
+    /// Makes the search resume exactly at `pos`: the bytes before it hold no
+    /// line end still to report, and none is marked (no mask pending).
+    #[inline]
+    pub(crate) fn resume_at(&mut self, pos: usize) {
+        debug_assert_eq!(self.mask, 0);
+        self.scan = pos;
+        self.mask_len = 0;
+    }
+
     /// Accounts for `n` bytes consumed from the front (always at a line
     /// boundary, so never inside a character).
     #[inline]

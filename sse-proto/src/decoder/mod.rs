@@ -35,7 +35,7 @@
 //! | path | fires when | assumes | guarded by |
 //! |---|---|---|---|
 //! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, `Life::Open`, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
-//! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is only appended, and the next poll returns at once; a line end clears `quiet`, the search catching up to it (`Cursor::searched_to`), and is left to the search; other feeds and `finish` catch up in `wake` | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
+//! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is only appended, and the next poll returns at once; a line end clears `quiet`, the search resuming at it (`Cursor::resume_at`), and is left to the search; other feeds and `finish` catch up in `wake` | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
@@ -671,11 +671,11 @@ impl Decoder {
         let old = self.buf.len();
         self.buf.put_u8(b);
         if b == b'\n' || b == b'\r' {
-            // The bytes fed while quiet are not line ends: the search
-            // resumes at this one. (Nothing is recorded per byte: the
-            // cursor catches up here, or in `wake`.)
+            // The bytes fed while quiet are not line ends (and those before
+            // were searched): the search resumes at this one. (Nothing is
+            // recorded per byte: the cursor catches up here, or in `wake`.)
             self.quiet = false;
-            self.buf_cur.searched_to(old);
+            self.buf_cur.resume_at(old);
         }
         true
     }

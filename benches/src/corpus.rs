@@ -496,6 +496,166 @@ pub fn cjk(target_len: usize) -> Corpus {
     b.build()
 }
 
+/// (h) Chat messages dense with emoji (four bytes each, some joined by
+/// ZWJ or skin-tone modifiers) among short words, 60 to 600 bytes on one
+/// `data:` line, each with an `id`.
+pub fn emoji(target_len: usize) -> Corpus {
+    const EMOJI: &[&str] =
+        &["😀", "😂", "🥲", "👍🏽", "👨‍👩‍👧", "🏳️‍🌈", "🔥", "🎉", "❤️", "🦀", "🚀", "🇯🇵", "🇧🇷", "✅", "🙏🏿", "💯"];
+    let mut b = Builder::new("emoji", target_len);
+    let mut rng = XorShift64::new(0x00E3_0771);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = n.to_string();
+        let size = 60 + rng.below(540);
+        let mut text = String::with_capacity(size + 32);
+        while text.len() < size {
+            if rng.below(3) == 0 {
+                text.push_str(&prose(&mut rng, 1, 1000));
+            } else {
+                text.push_str(EMOJI[rng.below(EMOJI.len())]);
+            }
+            text.push(' ');
+        }
+        let data = format!(r#"{{"user":"u{}","text":"{text}"}}"#, rng.below(500));
+        b.block(&[Line::Field("id", &id), Line::Field("data", &data)], "\n");
+        n += 1;
+    }
+    b.build()
+}
+
+/// (i) News text in Cyrillic and Greek (two bytes a letter, dense), 300 to
+/// 3,000 bytes over one to three `data:` lines, with a type.
+pub fn cyrillic(target_len: usize) -> Corpus {
+    const WORDS: &[&str] = &[
+        "сервер",
+        "отправляет",
+        "события",
+        "клиенту",
+        "через",
+        "постоянное",
+        "соединение",
+        "новости",
+        "сегодня",
+        "в",
+        "Москве",
+        "погода",
+        "данные",
+        "поток",
+        "Αθήνα",
+        "ειδήσεις",
+        "σήμερα",
+        "καιρός",
+        "2026",
+        "—",
+        "«цитата»",
+    ];
+    let mut b = Builder::new("cyrillic", target_len);
+    let mut rng = XorShift64::new(0x0C1E_111C);
+    while b.len() < target_len {
+        let lines = 1 + rng.below(3);
+        let size = 300 + rng.below(2700);
+        let values: Vec<String> = (0..lines)
+            .map(|_| {
+                let mut s = String::with_capacity(size / lines + 32);
+                while s.len() < size / lines {
+                    s.push_str(WORDS[rng.below(WORDS.len())]);
+                    s.push(' ');
+                }
+                s
+            })
+            .collect();
+        let mut fields = vec![Line::Field("event", "news")];
+        fields.extend(values.iter().map(|v| Line::Field("data", v)));
+        b.block(&fields, "\n");
+    }
+    b.build()
+}
+
+/// (j) Large JSON documents on a single `data:` line each, 2 to 12 KiB
+/// (subscription payloads, whole objects), mostly ASCII with an accented
+/// word about one in forty, no `event` or `id`.
+pub fn json_line(target_len: usize) -> Corpus {
+    let mut b = Builder::new("json-line", target_len);
+    let mut rng = XorShift64::new(0x0051_9611);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let size = 2048 + rng.below(10 * 1024);
+        let mut data = format!(r#"{{"seq":{n},"items":["#);
+        while data.len() < size {
+            let len = 40 + rng.below(200);
+            let text = prose(&mut rng, len, 40);
+            data.push_str(&format!(r#"{{"id":{},"text":"{text}"}},"#, rng.below(100_000)));
+        }
+        data.push_str(r#"{}]}"#);
+        b.block(&[Line::Field("data", &data)], "\n");
+        n += 1;
+    }
+    b.build()
+}
+
+/// (k) 64 KiB events: log batches of about a hundred `data:` lines of 300
+/// to 900 bytes, with a type and an id.
+pub fn big(target_len: usize) -> Corpus {
+    let mut b = Builder::new("big", target_len);
+    let mut rng = XorShift64::new(0x0000_B166);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = n.to_string();
+        let mut lines = Vec::new();
+        let mut len = 0;
+        while len < 64 * 1024 {
+            let line = format!("2026-12-07T06:{:02}:{:02}Z INFO {}", rng.below(60), rng.below(60), {
+                let len = 300 + rng.below(600);
+                alnum(&mut rng, len)
+            });
+            len += line.len();
+            lines.push(line);
+        }
+        let mut fields = vec![Line::Field("event", "logs"), Line::Field("id", &id)];
+        fields.extend(lines.iter().map(|v| Line::Field("data", v)));
+        b.block(&fields, "\n");
+        n += 1;
+    }
+    b.build()
+}
+
+/// (l) A hub's stream: small typed events with ids (some with `retry`),
+/// `data:` without the space, and a `:` heartbeat comment every few events.
+pub fn hub(target_len: usize) -> Corpus {
+    let mut b = Builder::new("hub", target_len);
+    let mut rng = XorShift64::new(0x0000_4B0B);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let id = format!("urn:uuid:{:016x}", rng.next_u64());
+        let data = format!(r#"{{"@id":"/books/{}","status":"{}"}}"#, rng.below(10_000), {
+            let len = 8 + rng.below(40);
+            alnum(&mut rng, len)
+        });
+        if n.is_multiple_of(5) {
+            b.block(&[Line::Comment("")], "\n");
+        }
+        if n.is_multiple_of(50) {
+            b.block(
+                &[
+                    Line::Field("retry", "2000"),
+                    Line::Field("event", "update"),
+                    Line::Field("id", &id),
+                    Line::Tight("data", &data),
+                ],
+                "\n",
+            );
+        } else {
+            b.block(
+                &[Line::Field("event", "update"), Line::Field("id", &id), Line::Tight("data", &data)],
+                "\n",
+            );
+        }
+        n += 1;
+    }
+    b.build()
+}
+
 /// The corpus of [`all`] called `name`, built alone.
 pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
     let make: fn(usize) -> Corpus = match name {
@@ -507,6 +667,11 @@ pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
         "llm-intl" => llm_intl,
         "cjk" => cjk,
         "crlf" => crlf_mix,
+        "emoji" => emoji,
+        "cyrillic" => cyrillic,
+        "json-line" => json_line,
+        "big" => big,
+        "hub" => hub,
         _ => return None,
     };
     Some(make(target_len))
@@ -515,7 +680,9 @@ pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
 /// The benchmark corpora, each `target_len` bytes long (give or take a
 /// block): small events, 4 KiB JSON events (ASCII, and with multi-byte
 /// text), LLM token streams (ASCII-heavy, and in several scripts), CJK
-/// text, a CRLF mix.
+/// text, a CRLF mix; then shapes beyond those: emoji-dense chat, Cyrillic
+/// and Greek news, large one-line JSON, 64 KiB events, a hub's small typed
+/// events with heartbeats.
 pub fn all(target_len: usize) -> Vec<Corpus> {
     vec![
         small_events(target_len),
@@ -526,6 +693,11 @@ pub fn all(target_len: usize) -> Vec<Corpus> {
         llm_intl(target_len),
         cjk(target_len),
         crlf_mix(target_len),
+        emoji(target_len),
+        cyrillic(target_len),
+        json_line(target_len),
+        big(target_len),
+        hub(target_len),
     ]
 }
 
@@ -540,7 +712,10 @@ mod tests {
             assert!(corpus.bytes.len() >= 64 * 1024);
             assert_eq!(reference::count_events(&corpus.bytes), corpus.events(), "{}", corpus.name);
             let prefix = corpus.prefix(10_000);
-            assert!(prefix.bytes.len() <= 10_000 && prefix.bytes.len() > 5_000);
+            assert!(prefix.bytes.len() <= 10_000);
+            // Only a corpus of blocks of several KiB (`json-line`, `big`)
+            // may have a short prefix.
+            assert!(prefix.bytes.len() > 5_000 || matches!(corpus.name, "json-line" | "big"), "{}", corpus.name);
             assert_eq!(reference::count_events(&prefix.bytes), prefix.events());
         }
     }

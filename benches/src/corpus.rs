@@ -715,7 +715,11 @@ mod tests {
             assert!(prefix.bytes.len() <= 10_000);
             // Only a corpus of blocks of several KiB (`json-line`, `big`)
             // may have a short prefix.
-            assert!(prefix.bytes.len() > 5_000 || matches!(corpus.name, "json-line" | "big"), "{}", corpus.name);
+            assert!(
+                prefix.bytes.len() > 5_000 || matches!(corpus.name, "json-line" | "big"),
+                "{}",
+                corpus.name
+            );
             assert_eq!(reference::count_events(&prefix.bytes), prefix.events());
         }
     }

@@ -5,8 +5,9 @@
 //!
 //! The SIMD code of the line copy and the UTF-8 check is picked at run
 //! time: AVX-512 (F and BW, in `avx512`) where the CPU has it, then AVX2,
-//! then portable code. The line search uses SSE2 (the x86-64 baseline) and
-//! AVX2; it recognises ASCII, and other text is validated when its fields
+//! then portable code. The line search uses SSE2 (the x86-64 baseline) for
+//! a line's first block, then AVX-512 or AVX2 for the rest of a long line
+//! ([`scan_long`]); it recognises ASCII, and other text is validated when its fields
 //! are taken, a chunk at a time. (A search that also validated multi-byte
 //! text with AVX-512 was measured no faster: the table lookups, not the
 //! loads, are the cost, and they are the same in either place.)
@@ -346,11 +347,18 @@ fn block16_sse2(block: &[u8; 16], nul: bool) -> bool {
 }
 
 /// The first CR or LF in `hay`, and how many leading bytes of `hay` are
-/// known to be ASCII (a lower bound, possibly 0).
+/// known to be ASCII (a lower bound, possibly 0). With AVX-512 where the
+/// CPU has it: on a 16 KiB line in L1, 1.3x the AVX2 loop on ASCII text and
+/// 1.6x on text with multi-byte characters.
 #[inline]
 pub(crate) fn scan_long(hay: &[u8]) -> (Option<usize>, usize) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
+        if Avx512::detect().is_some() {
+            // SAFETY: AVX-512 F and BW were just detected on this CPU.
+            #[allow(unsafe_code)]
+            return unsafe { avx512::scan_long_avx512(hay) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 support was just detected at run time.
             #[allow(unsafe_code)]
@@ -997,9 +1005,10 @@ mod tests {
             // Every start and length through the long scanner too.
             for start in [0, 1, 7, 31, 63] {
                 let hay = &block[start..];
-                assert_eq!(scan_long(hay).0, scan_long_scalar(hay));
-                let ascii = scan_long(hay).1;
-                assert!(hay[..ascii].is_ascii());
+                for (name, (found, ascii)) in every_scan_long(hay) {
+                    assert_eq!(found, scan_long_scalar(hay), "{name}");
+                    assert!(hay[..ascii].is_ascii(), "{name}");
+                }
             }
         }
     }
@@ -1015,13 +1024,17 @@ mod tests {
                 for &b in &specials {
                     let mut hay = alloc::vec![b'x'; len];
                     hay[at] = b;
-                    let (found, ascii) = scan_long(&hay);
-                    assert_eq!(found, scan_long_scalar(&hay), "len {len}, {b:#x} at {at}");
-                    assert!(hay[..ascii].is_ascii());
-                    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-                    if hay.is_ascii() && std::is_x86_feature_detected!("avx2") {
-                        // ASCII through the terminator, or to the end.
-                        assert_eq!(ascii, found.map_or(len, |p| p + 1), "len {len}, {b:#x} at {at}");
+                    for (name, (found, ascii)) in every_scan_long(&hay) {
+                        assert_eq!(found, scan_long_scalar(&hay), "{name}: len {len}, {b:#x} at {at}");
+                        assert!(hay[..ascii].is_ascii(), "{name}");
+                        if hay.is_ascii() && name != "memchr" {
+                            // ASCII through the terminator, or to the end.
+                            assert_eq!(
+                                ascii,
+                                found.map_or(len, |p| p + 1),
+                                "{name}: len {len}, {b:#x} at {at}"
+                            );
+                        }
                     }
                     if len >= 64 {
                         let block: &[u8; 64] = hay[len - 64..].try_into().expect("64 bytes");
@@ -1030,6 +1043,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// [`scan_long`] by every implementation this CPU runs, named.
+    fn every_scan_long(hay: &[u8]) -> Vec<(&'static str, (Option<usize>, usize))> {
+        #[allow(unused_mut)]
+        let mut out = alloc::vec![("memchr", (memchr::memchr2(b'\n', b'\r', hay), 0))];
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was just detected on this CPU.
+                #[allow(unsafe_code)]
+                out.push(("avx2", unsafe { scan_long_avx2(hay) }));
+            }
+            if Avx512::detect().is_some() {
+                // SAFETY: AVX-512 F and BW were just detected on this CPU.
+                #[allow(unsafe_code)]
+                out.push(("avx512", unsafe { avx512::scan_long_avx512(hay) }));
+            }
+        }
+        assert_eq!(out.last().map(|r| r.1), Some(scan_long(hay)), "the dispatch picks the best");
+        out
     }
 
     /// `copy_line` on `hay` after `before`, by every implementation, checked

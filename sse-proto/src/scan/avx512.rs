@@ -300,3 +300,67 @@ pub(crate) fn valid_utf8_avx512(bytes: &[u8]) -> bool {
     errors = _mm512_or_si512(errors, utf8_errors(prev, _mm512_setzero_si512()));
     _mm512_test_epi8_mask(errors, errors) == 0
 }
+
+/// [`super::scan_long`] with AVX-512: a block of 64 bytes is one load and
+/// one signed compare while the line is ASCII text, a byte below 0x0E as a
+/// signed number being a control character up to CR or not ASCII (see
+/// [`super::scan_long_avx2`], which needs two loads and two compares for
+/// the same). Past the ASCII prefix, one unsigned compare flags the blocks
+/// with a control character, and only those take the exact test.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) fn scan_long_avx512(hay: &[u8]) -> (Option<usize>, usize) {
+    let lf = _mm512_set1_epi8(b'\n' as i8);
+    let cr = _mm512_set1_epi8(b'\r' as i8);
+    let flag = _mm512_set1_epi8(0x0E);
+    let terminators = |v| _mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr);
+    let mut blocks = hay.chunks_exact(64);
+    let mut at = 0;
+    // The ASCII prefix: every block before `at` is ASCII.
+    let mut all_ascii = true;
+    for c in blocks.by_ref() {
+        let v = load64(c.try_into().expect("64 bytes"));
+        if _mm512_cmplt_epi8_mask(v, flag) != 0 {
+            let mask = terminators(v);
+            let high = _mm512_movepi8_mask(v);
+            if mask != 0 {
+                // The bytes before the terminator may still be ASCII, and
+                // the terminator is: the next line starts known valid.
+                let upto = mask.trailing_zeros() as usize;
+                let ascii = if high & !(u64::MAX << upto) == 0 { at + upto + 1 } else { at };
+                return (Some(at + upto), ascii);
+            }
+            if high != 0 {
+                all_ascii = false;
+                break;
+            }
+        }
+        at += 64;
+    }
+    let ascii = at;
+    if !all_ascii {
+        // Not ASCII: search on for a terminator alone, from this block.
+        let rest = hay.get(at..).unwrap_or_default();
+        for c in rest.chunks_exact(64) {
+            let v = load64(c.try_into().expect("64 bytes"));
+            if _mm512_cmplt_epu8_mask(v, flag) != 0 {
+                let mask = terminators(v);
+                if mask != 0 {
+                    return (Some(at + mask.trailing_zeros() as usize), ascii);
+                }
+            }
+            at += 64;
+        }
+    }
+    // Fewer than 64 bytes left, zero-padded by a masked load: zeros are
+    // ASCII and no terminator.
+    let rest = hay.get(at..).unwrap_or_default();
+    let v = load_prefix(rest, rest.len());
+    let mask = terminators(v);
+    let found = (mask != 0).then(|| mask.trailing_zeros() as usize);
+    let upto = found.unwrap_or(rest.len());
+    let rest_ascii = _mm512_movepi8_mask(v) & !(u64::MAX << upto) == 0;
+    // The ASCII prefix may reach into the last, partial block: without
+    // this, a line that ends a chunk would never be known valid.
+    let ascii = if ascii == at && rest_ascii { at + found.map_or(upto, |p| p + 1) } else { ascii };
+    (found.map(|p| at + p), ascii)
+}

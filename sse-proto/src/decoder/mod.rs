@@ -668,6 +668,14 @@ impl Decoder {
         if self.buf.len() >= self.st.config.max_line_len {
             return false;
         }
+        self.append_quiet_byte(b);
+        true
+    }
+
+    /// The append of [`feed_quiet_byte`](Self::feed_quiet_byte), once it
+    /// applies (`quiet`, and the line is within its limit).
+    #[inline(always)]
+    fn append_quiet_byte(&mut self, b: u8) {
         let old = self.buf.len();
         self.buf.put_u8(b);
         if b == b'\n' || b == b'\r' {
@@ -677,7 +685,6 @@ impl Decoder {
             self.quiet = false;
             self.buf_cur.resume_at(old);
         }
-        true
     }
 
     /// Leaves `quiet`: the bytes fed while quiet hold no line end, so the
@@ -743,10 +750,19 @@ impl Decoder {
     /// [`feed`](Self::feed).
     #[inline(always)]
     pub fn feed_bytes(&mut self, bytes: Bytes) {
-        if let [b] = *bytes
-            && self.feed_quiet_byte(b)
-        {
-            return;
+        if let [b] = *bytes {
+            if self.quiet && self.buf.len() < self.st.config.max_line_len {
+                // The chunk is let go before the byte is stored: its
+                // reference count is an atomic update, which waits for the
+                // stores before it to complete; after the last byte's
+                // stores, those of this one would add to that wait.
+                drop(bytes);
+                self.append_quiet_byte(b);
+                return;
+            }
+            if self.feed_quiet_byte(b) {
+                return;
+            }
         }
         if bytes.len() >= ZERO_COPY_MIN && self.ext.is_empty() {
             // The usual chunk, moved into place here in the caller's loop

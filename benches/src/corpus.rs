@@ -51,6 +51,7 @@ impl Corpus {
 }
 
 /// One line of a block.
+#[derive(Clone, Copy)]
 enum Line<'a> {
     /// `name: value` (one space after the colon).
     Field(&'a str, &'a str),
@@ -112,6 +113,14 @@ impl Builder {
             self.tally.add(data_len + data_lines - 1);
         }
         self.boundaries.push((self.buf.len(), self.tally));
+    }
+
+    /// Writes one block: the lines of `head`, then a `data:` line for each
+    /// of `values`, LF-terminated.
+    fn data_block(&mut self, head: &[Line<'_>], values: &[String]) {
+        let mut lines = head.to_vec();
+        lines.extend(values.iter().map(|v| Line::Field("data", v)));
+        self.block(&lines, "\n");
     }
 
     fn len(&self) -> usize {
@@ -398,9 +407,7 @@ fn json4k_multibyte(name: &'static str, target_len: usize, one_in: usize) -> Cor
             let open = if k == 0 { format!(r#"{{"seq":{n},"#) } else { String::new() };
             values.push(format!(r#"{open}"field{k}":{{"text":"{text}","n":{}}}{sep}"#, rng.below(1000)));
         }
-        let mut fields = vec![Line::Field("event", "document"), Line::Field("id", &id)];
-        fields.extend(values.iter().map(|v| Line::Field("data", v)));
-        b.block(&fields, "\n");
+        b.data_block(&[Line::Field("event", "document"), Line::Field("id", &id)], &values);
         n += 1;
     }
     b.build()
@@ -489,8 +496,7 @@ pub fn cjk(target_len: usize) -> Corpus {
         if n.is_multiple_of(2) {
             fields.push(Line::Field("id", &id));
         }
-        fields.extend(values.iter().map(|v| Line::Field("data", v)));
-        b.block(&fields, "\n");
+        b.data_block(&fields, &values);
         n += 1;
     }
     b.build()
@@ -565,9 +571,7 @@ pub fn cyrillic(target_len: usize) -> Corpus {
                 s
             })
             .collect();
-        let mut fields = vec![Line::Field("event", "news")];
-        fields.extend(values.iter().map(|v| Line::Field("data", v)));
-        b.block(&fields, "\n");
+        b.data_block(&[Line::Field("event", "news")], &values);
     }
     b.build()
 }
@@ -612,9 +616,7 @@ pub fn big(target_len: usize) -> Corpus {
             len += line.len();
             lines.push(line);
         }
-        let mut fields = vec![Line::Field("event", "logs"), Line::Field("id", &id)];
-        fields.extend(lines.iter().map(|v| Line::Field("data", v)));
-        b.block(&fields, "\n");
+        b.data_block(&[Line::Field("event", "logs"), Line::Field("id", &id)], &lines);
         n += 1;
     }
     b.build()

@@ -1,8 +1,9 @@
 //! Throughput with the implementations interleaved: each round runs every
-//! implementation once on the same input, in turn (each decoding round in a
-//! new order); decoding keeps the median of the rounds, encoding the best. On a shared machine whose speed drifts, interleaving
-//! exposes every implementation to the same phases, so the ratios are
-//! steadier than those of sequential criterion groups.
+//! implementation once on the same input, in turn (each decoding round in
+//! a new order); decoding keeps the median of the rounds, encoding the
+//! best. On a shared machine whose speed drifts, interleaving exposes every
+//! implementation to the same phases, so the ratios are steadier than those
+//! of sequential criterion groups.
 //!
 //! ```text
 //! cargo run --release -p sse-benches --example interleaved [-- ROUNDS [decode|encode [MIB [CORPUS]]]]

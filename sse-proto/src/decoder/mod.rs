@@ -45,7 +45,7 @@
 //! | `gather`, input ends in the line (`Resume`, `Fragment`) | a chunk or the carry buffer ends inside a gathered line within the limits | the copied prefix is kept; the next piece is checked after its last three bytes | `long_multi_line_events_within_limits`, `differential_utf8` |
 //! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces | `limits.rs`, `long_multi_line_events_within_limits` |
 //! | `compact` | a block outgrows 64 KiB, or its chunk ends before it | values are copied out, lines dropped; positions rebased | `long_blocks_are_compacted_without_changing_events` |
-//! | `build`, inline event | fields fit in 64 bytes | the spans, shifted by the copy, point at validated values | `copied_events_are_inline_or_shared_by_size`, `small_events_of_a_kept_chunk_are_inline` |
+//! | `build`, inline event | fields fit in 64 bytes | the spans, shifted by the copy, point at validated values; the event is staged in `State::staged` and built by the inlined `poll_event` in its caller (`Staged`) | `copied_events_are_inline_or_shared_by_size`, `small_events_of_a_kept_chunk_are_inline` |
 //! | `build`, slice of the chunk | a larger event whole in one chunk | the block is the first `total` bytes of the source; an inherited last event ID of up to 32 bytes is held in the event (`OWN_ID_CAP`), a longer one shared | `single_line_data_is_a_slice_of_the_input`, `slices_of_the_input_carry_an_inherited_id_of_any_length` |
 //! | `build`, gathered event | several `data` lines (or data that outlived its chunk) | the event shares `data_buf`'s allocation, or gets a copy of its own when that allocation is more than 4 times its size (the buffer is then kept) | `copied_events_are_inline_or_shared_by_size`, `differential` |
 //! | `poll_event_ref` | lent events | the block stays at the front until the next `&mut` call (`pending`) | `differential` with `lend` |
@@ -55,7 +55,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use core::fmt;
 use core::time::Duration;
 
-use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, OWN_ID_CAP, Span};
+use crate::event::{INLINE_CAP, InlineBuilder, LastId, MessageEvent, OWN_ID_CAP, Span, Staged};
 use crate::scan::{self, Cursor, LineCopier};
 use crate::str::utf8_unchecked;
 
@@ -351,6 +351,9 @@ struct State {
     /// A `data` line that began in an earlier chunk and goes on into
     /// `data_buf`: where its value starts there, and the line's length so far.
     frag: Option<Fragment>,
+    /// The inline event the last poll dispatched, for `poll_event` to hand
+    /// out (see [`Staged`]).
+    staged: Staged,
 }
 
 /// What the next input starts with, as far as the stream's edges go.
@@ -529,6 +532,20 @@ enum Input {
     Ext,
 }
 
+/// What the out-of-line part of [`Decoder::poll_event`] found: one byte,
+/// returned in a register.
+#[derive(Debug, Clone, Copy)]
+enum Polled {
+    /// Nothing to hand out (more input is needed, or the stream is over).
+    Nothing,
+    /// An inline event, in `State::staged`.
+    Staged,
+    /// An event whose block is at the front of this input.
+    Event(Input),
+    /// The stream failed (`Life::Failed`).
+    Failed,
+}
+
 /// An event lent by [`Decoder::poll_event_ref`]: its fields, borrowed from
 /// the decoder until its next `&mut` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,6 +617,7 @@ impl Decoder {
                 last_many: false,
                 resume: None,
                 frag: None,
+                staged: Staged::default(),
             },
         }
     }
@@ -964,35 +982,51 @@ impl Decoder {
         if self.quiet {
             return Ok(None);
         }
-        self.poll_event_more()
+        // Inline events, the most common, are built here, in the caller's
+        // code, from what the poll staged (see `Staged`); the others come
+        // out of a function of their own.
+        match self.poll_event_more() {
+            Polled::Staged => Ok(Some(MessageEvent::from_staged(&self.st.staged))),
+            Polled::Event(input) => Ok(Some(self.finish_event(input))),
+            Polled::Nothing => Ok(None),
+            Polled::Failed => Err(self.failure()),
+        }
     }
 
     /// [`poll_event`](Self::poll_event) when not `quiet`.
     #[inline(never)]
-    fn poll_event_more(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
+    fn poll_event_more(&mut self) -> Polled {
         self.settle();
         if self.nothing_new() {
-            return Ok(None);
+            return Polled::Nothing;
         }
-        self.poll_owned()
+        match self.poll_fields() {
+            Some(Input::Buf) if self.st.stage_inline(&mut self.buf, &mut self.buf_cur) => Polled::Staged,
+            Some(Input::Ext) if self.st.stage_inline(&mut self.ext, &mut self.ext_cur) => Polled::Staged,
+            Some(input) => Polled::Event(input),
+            None if self.st.life.failed().is_some() => Polled::Failed,
+            None => {
+                self.quiet = self.at_rest();
+                Polled::Nothing
+            }
+        }
     }
 
-    #[inline(always)]
-    fn poll_owned(&mut self) -> Result<Option<MessageEvent>, DecodeError> {
-        // Results travel through `State` fields rather than nested
-        // `Result<Option<..>>` values: those were spilled to the stack and
-        // reloaded at other widths, stalling the CPU on every event.
-        match self.poll_fields() {
-            Some(Input::Buf) => Ok(Some(self.st.finish_owned(&mut self.buf, &mut self.buf_cur))),
-            Some(Input::Ext) => Ok(Some(self.st.finish_owned(&mut self.ext, &mut self.ext_cur))),
-            None => match self.st.life.failed() {
-                Some(e) => Err(self.release(e)),
-                None => {
-                    self.quiet = self.at_rest();
-                    Ok(None)
-                }
-            },
+    /// Hands out the event the last poll dispatched and did not stage.
+    #[inline(never)]
+    fn finish_event(&mut self, input: Input) -> MessageEvent {
+        match input {
+            Input::Buf => self.st.finish_owned(&mut self.buf, &mut self.buf_cur),
+            Input::Ext => self.st.finish_owned(&mut self.ext, &mut self.ext_cur),
         }
+    }
+
+    /// The error the stream failed with, once its input is let go.
+    #[cold]
+    #[inline(never)]
+    fn failure(&mut self) -> DecodeError {
+        let err = self.st.life.failed().expect("a failed stream");
+        self.release(err)
     }
 
     /// Like [`poll_event`](Self::poll_event), but lends the event's fields

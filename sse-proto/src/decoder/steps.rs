@@ -243,7 +243,10 @@ pub(super) fn parse_field(bytes: &[u8], start: usize, end: usize, cur: &mut Curs
             // "If the field value does not contain U+0000 NULL, then set the
             // last event ID buffer to the field value. Otherwise, ignore the
             // field."
-            if !bytes[value_start..end].contains(&0) {
+            // A plain loop: ids are short, and `contains` is a call.
+            #[allow(clippy::manual_contains)]
+            let nul = bytes[value_start..end].iter().any(|&b| b == 0);
+            if !nul {
                 st.pending_id = Some(value);
             }
         }

@@ -4,8 +4,9 @@
 //! validated so no byte is looked at twice however the input is chunked.
 //!
 //! The SIMD code of the line copy and the UTF-8 check is picked at run
-//! time: AVX-512 (F and BW, in `avx512`) where the CPU has it, then AVX2,
-//! then portable code. The line search uses SSE2 (the x86-64 baseline) for
+//! time: AVX-512 (F and BW, in `avx512`, with VBMI lookups for the UTF-8
+//! check where the CPU has that too) where the CPU has it, then AVX2, then
+//! portable code. The line search uses SSE2 (the x86-64 baseline) for
 //! a line's first block, then AVX-512 or AVX2 for the rest of a long line
 //! ([`scan_long`]); it recognises ASCII, and other text is validated when
 //! its fields are taken, a chunk at a time. (A search that also validated
@@ -17,7 +18,7 @@ use bytes::BytesMut;
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 mod avx512;
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-pub(crate) use avx512::Avx512;
+pub(crate) use avx512::{Avx512, Avx512Vbmi};
 
 /// What is known about the front of an input buffer, so that no byte is
 /// scanned or validated twice however the input is chunked.
@@ -541,6 +542,10 @@ impl LineCopier for Avx2 {
 /// one-off calls.
 pub(crate) fn copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(vbmi) = Avx512Vbmi::detect() {
+        return vbmi.copy_line(hay, before, out);
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if let Some(avx512) = Avx512::detect() {
         return avx512.copy_line(hay, before, out);
     }
@@ -557,6 +562,12 @@ pub(crate) fn copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Opt
 /// that loop slower.
 #[inline(never)]
 pub(crate) fn utf8_valid(bytes: &[u8]) -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if Avx512Vbmi::detect().is_some() {
+        // SAFETY: AVX-512 F, BW and VBMI were just detected on this CPU.
+        #[allow(unsafe_code)]
+        return unsafe { avx512::valid_utf8_vbmi(bytes) };
+    }
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if Avx512::detect().is_some() {
         // SAFETY: AVX-512 F and BW were just detected on this CPU.
@@ -1102,6 +1113,7 @@ mod tests {
         {
             check_copier("avx2", Avx2::detect(), hay, before, held, room, (found, want, lenient));
             check_copier("avx512", Avx512::detect(), hay, before, held, room, (found, want, lenient));
+            check_copier("avx512vbmi", Avx512Vbmi::detect(), hay, before, held, room, (found, want, lenient));
         }
     }
 
@@ -1246,6 +1258,28 @@ mod tests {
         }
     }
 
+    /// [`utf8_valid`] as dispatched, and by every implementation this CPU
+    /// has.
+    fn every_utf8_valid(hay: &[u8]) -> Vec<(&'static str, bool)> {
+        let mut out =
+            alloc::vec![("dispatch", utf8_valid(hay)), ("simdutf8", simdutf8::basic::from_utf8(hay).is_ok())];
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        {
+            if Avx512::detect().is_some() {
+                // SAFETY: AVX-512 F and BW were just detected on this CPU.
+                #[allow(unsafe_code)]
+                out.push(("avx512", unsafe { avx512::valid_utf8_avx512(hay) }));
+            }
+            if Avx512Vbmi::detect().is_some() {
+                // SAFETY: AVX-512 F, BW and VBMI were just detected on this
+                // CPU.
+                #[allow(unsafe_code)]
+                out.push(("avx512vbmi", unsafe { avx512::valid_utf8_vbmi(hay) }));
+            }
+        }
+        out
+    }
+
     #[test]
     fn utf8_valid_matches_std() {
         // Every sequence of the copy test at every place around the block
@@ -1278,7 +1312,9 @@ mod tests {
                             hay[..lead.len()].copy_from_slice(lead);
                         }
                         let want = core::str::from_utf8(&hay).is_ok();
-                        assert_eq!(utf8_valid(&hay), want, "{hay:x?}");
+                        for (name, got) in every_utf8_valid(&hay) {
+                            assert_eq!(got, want, "{name}: {hay:x?}");
+                        }
                     }
                 }
             }

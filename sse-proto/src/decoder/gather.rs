@@ -24,6 +24,12 @@ use super::*;
 #[inline(never)]
 pub(super) fn gather_data_lines(bytes: &[u8], chunk: bool, cur: &mut Cursor, st: &mut State) -> bool {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(vbmi) = scan::Avx512Vbmi::detect() {
+        // SAFETY: `vbmi` proves that this CPU has AVX-512 F, BW and VBMI.
+        #[allow(unsafe_code)]
+        return unsafe { gather_data_lines_vbmi(vbmi, bytes, chunk, cur, st) };
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if let Some(avx512) = scan::Avx512::detect() {
         // SAFETY: `avx512` proves that this CPU has AVX-512 F and BW.
         #[allow(unsafe_code)]
@@ -64,6 +70,20 @@ pub(super) fn gather_data_lines_avx512(
     st: &mut State,
 ) -> bool {
     gather_lines_with(avx512, bytes, chunk, cur, st)
+}
+
+/// [`gather_data_lines`] compiled for AVX-512 with VBMI, so that the copy
+/// loop is inlined into it.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+pub(super) fn gather_data_lines_vbmi(
+    vbmi: scan::Avx512Vbmi,
+    bytes: &[u8],
+    chunk: bool,
+    cur: &mut Cursor,
+    st: &mut State,
+) -> bool {
+    gather_lines_with(vbmi, bytes, chunk, cur, st)
 }
 
 /// The loop of [`gather_data_lines`].

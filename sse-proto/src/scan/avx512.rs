@@ -134,14 +134,7 @@ fn utf8_errors(prev: __m512i, input: __m512i) -> __m512i {
     let byte_2_high = table(utf8_tables::BYTE_2_HIGH);
     let nibble = _mm512_set1_epi8(0x0F);
     let high = |v: __m512i| _mm512_and_si512(_mm512_srli_epi16::<4>(v), nibble);
-    // `joined` is `input` moved up one 128-bit lane, with the last lane of
-    // `prev` in front, so that the in-lane `alignr` of `input` with it
-    // reads across lane edges: 64-bit elements 6 and 7 of `prev`, then 0
-    // to 5 of `input` (bit 3 of an index picks the second operand).
-    let joined = _mm512_permutex2var_epi64(prev, _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6), input);
-    let prev1 = _mm512_alignr_epi8::<15>(input, joined);
-    let prev2 = _mm512_alignr_epi8::<14>(input, joined);
-    let prev3 = _mm512_alignr_epi8::<13>(input, joined);
+    let (prev1, prev2, prev3) = bytes_back(prev, input);
     let special = _mm512_and_si512(
         _mm512_and_si512(
             _mm512_shuffle_epi8(byte_1_high, high(prev1)),
@@ -149,9 +142,32 @@ fn utf8_errors(prev: __m512i, input: __m512i) -> __m512i {
         ),
         _mm512_shuffle_epi8(byte_2_high, high(input)),
     );
-    // A byte two back at 0xE0 or more, or three back at 0xF0 or more, must
-    // be followed by a continuation here; `special` has TWO_CONTS exactly
-    // where there is one.
+    continuation_errors(special, prev2, prev3)
+}
+
+/// The bytes one, two and three back from each lane of `input`, which
+/// follows `prev`. `joined` is `input` moved up one 128-bit lane, with the
+/// last lane of `prev` in front, so that the in-lane `alignr` of `input`
+/// with it reads across lane edges: 64-bit elements 6 and 7 of `prev`,
+/// then 0 to 5 of `input` (bit 3 of an index picks the second operand).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn bytes_back(prev: __m512i, input: __m512i) -> (__m512i, __m512i, __m512i) {
+    let joined = _mm512_permutex2var_epi64(prev, _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6), input);
+    (
+        _mm512_alignr_epi8::<15>(input, joined),
+        _mm512_alignr_epi8::<14>(input, joined),
+        _mm512_alignr_epi8::<13>(input, joined),
+    )
+}
+
+/// The error flags from the lookups' verdict `special` and the bytes two
+/// and three back: a byte two back at 0xE0 or more, or three back at 0xF0
+/// or more, must be followed by a continuation here, and `special` has
+/// TWO_CONTS exactly where there is one.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn continuation_errors(special: __m512i, prev2: __m512i, prev3: __m512i) -> __m512i {
     let third = _mm512_subs_epu8(prev2, _mm512_set1_epi8((0xE0u8 - 0x80) as i8));
     let fourth = _mm512_subs_epu8(prev3, _mm512_set1_epi8((0xF0u8 - 0x80) as i8));
     let must23 = _mm512_and_si512(_mm512_or_si512(third, fourth), _mm512_set1_epi8(0x80u8 as i8));
@@ -182,10 +198,7 @@ fn utf8_errors_vbmi(prev: __m512i, input: __m512i) -> __m512i {
     let byte_1_high = table64(utf8_tables::BYTE_1_HIGH);
     let byte_1_low = table64(utf8_tables::BYTE_1_LOW);
     let byte_2_high = table64(utf8_tables::BYTE_2_HIGH);
-    let joined = _mm512_permutex2var_epi64(prev, _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6), input);
-    let prev1 = _mm512_alignr_epi8::<15>(input, joined);
-    let prev2 = _mm512_alignr_epi8::<14>(input, joined);
-    let prev3 = _mm512_alignr_epi8::<13>(input, joined);
+    let (prev1, prev2, prev3) = bytes_back(prev, input);
     // A 16-bit shift by four leaves each byte's high nibble in its low four
     // bits, and bits of the next byte in bits 4 to 7, which the repeated
     // table ignores (bits 4 and 5) or `vpermb` does (6 and 7).
@@ -196,10 +209,7 @@ fn utf8_errors_vbmi(prev: __m512i, input: __m512i) -> __m512i {
         ),
         _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(input), byte_2_high),
     );
-    let third = _mm512_subs_epu8(prev2, _mm512_set1_epi8((0xE0u8 - 0x80) as i8));
-    let fourth = _mm512_subs_epu8(prev3, _mm512_set1_epi8((0xF0u8 - 0x80) as i8));
-    let must23 = _mm512_and_si512(_mm512_or_si512(third, fourth), _mm512_set1_epi8(0x80u8 as i8));
-    _mm512_xor_si512(must23, special)
+    continuation_errors(special, prev2, prev3)
 }
 
 /// The line copy and the UTF-8 check, stamped out once per set of target

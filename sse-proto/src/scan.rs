@@ -360,7 +360,7 @@ pub(crate) fn scan_long(hay: &[u8]) -> (Option<usize>, usize) {
             #[allow(unsafe_code)]
             return unsafe { avx512::scan_long_avx512(hay) };
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if Avx2::detect().is_some() {
             // SAFETY: AVX2 support was just detected at run time.
             #[allow(unsafe_code)]
             return unsafe { scan_long_avx2(hay) };
@@ -518,11 +518,62 @@ pub(crate) struct Avx2(());
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 impl Avx2 {
-    /// `Some` when this CPU has AVX2 (detected once, then cached by std).
+    /// `Some` when this CPU has AVX2 ([`level`]).
     #[inline]
     pub(crate) fn detect() -> Option<Avx2> {
-        std::is_x86_feature_detected!("avx2").then_some(Avx2(()))
+        (level() >= Level::Avx2).then_some(Avx2(()))
     }
+}
+
+/// The SIMD code this CPU can run, each level including the ones below.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    Portable = 1,
+    /// AVX2.
+    Avx2 = 2,
+    /// AVX2, and AVX-512 F and BW.
+    Avx512 = 3,
+    /// All of the above, and AVX-512 VBMI.
+    Avx512Vbmi = 4,
+}
+
+/// [`Level`] as detected, 0 until it is.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+static LEVEL: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// The SIMD level of this CPU: detected once, then one load a dispatch
+/// rather than a feature test for each feature (the copy and the check are
+/// dispatched once per line piece, a few times per chunk).
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[inline]
+pub(crate) fn level() -> Level {
+    match LEVEL.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => detect_level(),
+        1 => Level::Portable,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => Level::Avx512Vbmi,
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[cold]
+fn detect_level() -> Level {
+    use std::is_x86_feature_detected as has;
+    // Each level requires the features of the levels below it, so that a
+    // CPU (or a hypervisor's view of one) without them stays below.
+    let level = if !has!("avx2") {
+        Level::Portable
+    } else if !(has!("avx512f") && has!("avx512bw")) {
+        Level::Avx2
+    } else if !has!("avx512vbmi") {
+        Level::Avx512
+    } else {
+        Level::Avx512Vbmi
+    };
+    LEVEL.store(level as u8, core::sync::atomic::Ordering::Relaxed);
+    level
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -1278,6 +1329,21 @@ mod tests {
             }
         }
         out
+    }
+
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    #[test]
+    fn the_level_is_what_the_cpu_has() {
+        use std::is_x86_feature_detected as has;
+        let avx2 = has!("avx2");
+        let avx512 = avx2 && has!("avx512f") && has!("avx512bw");
+        let vbmi = avx512 && has!("avx512vbmi");
+        // Twice: detected, then cached.
+        for _ in 0..2 {
+            assert_eq!(Avx2::detect().is_some(), avx2);
+            assert_eq!(Avx512::detect().is_some(), avx512);
+            assert_eq!(Avx512Vbmi::detect().is_some(), vbmi);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use core::arch::x86_64::{
 
 use bytes::BytesMut;
 
-use super::{LineCopier, utf8_tables};
+use super::{Level, LineCopier, utf8_tables};
 
 /// [`LineCopier`] with AVX-512. A value exists only where the CPU has
 /// AVX-512 F and BW ([`Avx512::detect`]), which is what makes calling the
@@ -27,12 +27,10 @@ use super::{LineCopier, utf8_tables};
 pub(crate) struct Avx512(());
 
 impl Avx512 {
-    /// `Some` when this CPU has AVX-512 F and BW (detected once, then cached
-    /// by std).
+    /// `Some` when this CPU has AVX-512 F and BW ([`super::level`]).
     #[inline]
     pub(crate) fn detect() -> Option<Avx512> {
-        (std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw"))
-            .then_some(Avx512(()))
+        (super::level() >= Level::Avx512).then_some(Avx512(()))
     }
 }
 
@@ -43,11 +41,10 @@ impl Avx512 {
 pub(crate) struct Avx512Vbmi(());
 
 impl Avx512Vbmi {
-    /// `Some` when this CPU has AVX-512 F, BW and VBMI (detected once, then
-    /// cached by std).
+    /// `Some` when this CPU has AVX-512 F, BW and VBMI ([`super::level`]).
     #[inline]
     pub(crate) fn detect() -> Option<Avx512Vbmi> {
-        (Avx512::detect().is_some() && std::is_x86_feature_detected!("avx512vbmi")).then_some(Avx512Vbmi(()))
+        (super::level() >= Level::Avx512Vbmi).then_some(Avx512Vbmi(()))
     }
 }
 

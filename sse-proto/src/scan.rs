@@ -210,6 +210,17 @@ impl Cursor {
     }
 }
 
+/// Whether `bytes` holds a CR or LF: the check of a short feed while the
+/// decoder is quiet.
+#[inline]
+pub(crate) fn has_line_end(bytes: &[u8]) -> bool {
+    match bytes.len() {
+        0..16 => bytes.iter().any(|&b| b == b'\n' || b == b'\r'),
+        16..64 => scan_partial(bytes).0 != 0,
+        _ => memchr::memchr2(b'\n', b'\r', bytes).is_some(),
+    }
+}
+
 /// [`scan_block`] of the 16 to 63 bytes of `rest`: bit `i` of the mask set
 /// when `rest[i]` is CR or LF; and whether `rest` is ASCII.
 #[inline]

@@ -36,6 +36,7 @@
 //! |---|---|---|---|
 //! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, `Life::Open`, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is only appended (with `feed_bytes`, after its chunk is let go), and the next poll returns at once; a line end clears `quiet`, the search resuming at it (`Cursor::resume_at`), and is left to the search; other feeds and `finish` catch up in `wake` | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
+//! | `Decoder::feed` / `feed_bytes`, a few bytes, `quiet` | 2 to 31 bytes fed while `quiet`, the line within its limit after them | as for one byte: bytes that hold no line end are only appended and the next poll returns at once; a line end clears `quiet`, the search resuming at the first new byte | `short_pieces_between_line_ends_are_only_appended`, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
@@ -671,7 +672,35 @@ impl Decoder {
         {
             return;
         }
+        if self.feeds_quietly(bytes.len()) {
+            return self.append_quiet(bytes);
+        }
         self.feed_more(bytes)
+    }
+
+    /// Whether `n` bytes (2 to `ZERO_COPY_MIN - 1`) fed now only need
+    /// appending ([`append_quiet`](Self::append_quiet)): `quiet`, and the
+    /// line within its limit after them.
+    #[inline(always)]
+    fn feeds_quietly(&self, n: usize) -> bool {
+        self.quiet && n < ZERO_COPY_MIN && self.buf.len() + n <= self.st.config.max_line_len
+    }
+
+    /// [`append_quiet_byte`](Self::append_quiet_byte) for a few bytes: input
+    /// that comes in pieces shorter than its lines (a slow connection, or a
+    /// proxy's small writes) is appended, and while the pieces hold no line
+    /// end the poll after each returns at once. Before, each piece took the
+    /// poll's full round (0.63x sse-stream on 4 KiB JSON events in 16-byte
+    /// chunks).
+    #[inline(never)]
+    fn append_quiet(&mut self, bytes: &[u8]) {
+        let old = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        if scan::has_line_end(bytes) {
+            // As for one byte: the search resumes at the first new byte.
+            self.quiet = false;
+            self.buf_cur.resume_at(old);
+        }
     }
 
     /// Fast path for input that comes a byte at a time, between line ends:
@@ -798,6 +827,9 @@ impl Decoder {
             if self.feed_quiet_byte(b) {
                 return;
             }
+        }
+        if self.feeds_quietly(bytes.len()) {
+            return self.append_quiet(&bytes);
         }
         if bytes.len() >= ZERO_COPY_MIN && self.ext.is_empty() {
             // The usual chunk, moved into place here in the caller's loop
@@ -1433,6 +1465,44 @@ mod tests {
     use super::*;
     use alloc::format;
     use alloc::vec::Vec;
+
+    #[test]
+    fn short_pieces_between_line_ends_are_only_appended() {
+        // Pieces of 2 to 31 bytes (the quiet append), through `feed` and
+        // `feed_bytes` in turn, with CR, LF and CRLF endings cut anywhere:
+        // the events of the whole input, each as soon as its block ends.
+        let value = "ß日本 JSON-ish text, ".repeat(40);
+        let input =
+            format!("data: {value}\r\ndata: b\r\n\r\n: c\revent: e\rdata: {value}\r\rid: 3\ndata: z\n\n");
+        let whole = {
+            let mut d = Decoder::new();
+            d.feed(input.as_bytes());
+            d.finish();
+            let mut v = Vec::new();
+            while let Some(ev) = d.poll_event().unwrap() {
+                v.push(ev);
+            }
+            v
+        };
+        assert_eq!(whole.len(), 3);
+        for size in [2, 3, 7, 16, 17, 31] {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for (k, c) in input.as_bytes().chunks(size).enumerate() {
+                if k % 2 == 0 {
+                    d.feed(c);
+                } else {
+                    d.feed_bytes(Bytes::copy_from_slice(c));
+                }
+                while let Some(ev) = d.poll_event().unwrap() {
+                    got.push(ev);
+                }
+            }
+            // Each block ends with its last byte fed: nothing waits for
+            // `finish`.
+            assert_eq!(got, whole, "{size}");
+        }
+    }
 
     #[test]
     fn a_data_line_goes_on_as_short_chunks_are_taken() {

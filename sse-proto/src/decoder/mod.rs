@@ -45,6 +45,7 @@
 //! | `gather` | a `data:` line with the block's data non-empty (or the last event had several lines), no mask pending | the copy's UTF-8 verdict covers the whole value (after `before`); invalid text goes back to the steps | `copy_line_*` unit tests, `long_multi_line_events_*`, `differential_utf8` |
 //! | `gather`, input ends in the line (`Resume`, `Fragment`) | a chunk or the carry buffer ends inside a gathered line within the limits | the copied prefix is kept; the next piece is checked after its last three bytes | `long_multi_line_events_within_limits`, `differential_utf8` |
 //! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces | `limits.rs`, `long_multi_line_events_within_limits` |
+//! | `Decoder::fragment_from_buf` | `buf` ends in an unterminated `data:` line that a chunk continues (a short piece copied into `buf` began it) | as at the end of a chunk: the block's values are copied out and the line goes on in `data_buf`; a line `gather` was copying (`Resume`) becomes the fragment it would have been in a chunk, if it copied all of `buf` | `a_data_line_begun_in_the_carry_buffer_goes_on_as_a_fragment`, `differential` |
 //! | `Decoder::continue_in_chunk` | a chunk shorter than 512 bytes taken by `feed_bytes` while a `fragment` goes on, no carry buffer, within the limits | the line continues from the chunk as the poll's first step would; a chunk used up leaves the poll nothing to do (`quiet` if `at_rest`) | `a_data_line_goes_on_as_short_chunks_are_taken`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
 //! | `compact` | a block outgrows 64 KiB, or its chunk ends before it | values are copied out, lines dropped; positions rebased | `long_blocks_are_compacted_without_changing_events` |
 //! | `build`, inline event | fields fit in 64 bytes | the spans, shifted by the copy, point at validated values; the event is staged in `State::staged` and built by the inlined `poll_event` in its caller (`Staged`) | `copied_events_are_inline_or_shared_by_size`, `small_events_of_a_kept_chunk_are_inline` |
@@ -779,6 +780,43 @@ impl Decoder {
         }
     }
 
+    /// When `buf` ends in an unterminated `data` line that goes on in a
+    /// chunk, makes it a fragment, as at the end of a chunk: the values of
+    /// the block's complete lines are copied out and the line's value goes
+    /// on in the data buffer, from `buf` now and from the chunk next. Joined
+    /// with the chunk in `buf` instead, the line, and each line after it,
+    /// would be copied twice and carried from chunk to chunk (a short chunk
+    /// copied into `buf` started that). Returns false, with nothing done,
+    /// for other lines.
+    #[inline(never)]
+    fn fragment_from_buf(&mut self) -> bool {
+        let start = self.st.pos;
+        let line = &self.buf[start..];
+        if !line.starts_with(b"data:") || line.len() < 6 {
+            return false;
+        }
+        if let Some(r) = self.st.resume {
+            let value_start = start + 6 - usize::from(line[5] != b' ');
+            if value_start + r.copied != self.buf.len() {
+                return false;
+            }
+            self.st.resume = None;
+            self.st.frag = Some(Fragment {
+                start: r.held + r.sep,
+                line_len: self.buf.len() - start,
+                first: r.sep == 0,
+                valid: r.valid,
+            });
+        }
+        compact(&mut self.buf, &mut self.buf_cur, &mut self.st);
+        if start_fragment(&mut self.buf, &mut self.buf_cur, &mut self.st) {
+            return true;
+        }
+        // Not taken: the line stays in `buf`, now at its start, and is
+        // joined as before.
+        false
+    }
+
     /// [`feed`](Self::feed) but for a byte while `quiet`.
     #[inline(never)]
     fn feed_more(&mut self, bytes: &[u8]) {
@@ -1288,6 +1326,10 @@ impl Decoder {
                     // on in `ext` without copying its lines there.
                     compact(&mut self.buf, &mut self.buf_cur, &mut self.st);
                 } else {
+                    if self.fragment_from_buf() {
+                        // A `data` line: it goes on in the data buffer.
+                        continue;
+                    }
                     // `buf` ends in an unterminated line that continues in
                     // `ext`: move the rest of that line, with its terminator,
                     // over so the line is contiguous, and parse it next turn.
@@ -1502,6 +1544,65 @@ mod tests {
             // `finish`.
             assert_eq!(got, whole, "{size}");
         }
+    }
+
+    #[test]
+    fn a_data_line_begun_in_the_carry_buffer_goes_on_as_a_fragment() {
+        // Pieces too short to keep (copied into `buf`) start data lines,
+        // first and later ones of a block, that kept chunks continue:
+        // `fragment_from_buf` makes them fragments. The events are those of
+        // the whole input, and the line limit holds across the two.
+        let long = "é日本 {\"k\": 12} ".repeat(60);
+        let input = format!(
+            "data: {long}\ndata: {long}\r\nevent: e\ndata: {long}\n\n: c\ndata: x\ndata: {long}\n\nid: 5\ndata: {long}\n\n"
+        );
+        let whole = {
+            let mut d = Decoder::new();
+            d.feed(input.as_bytes());
+            let mut v = Vec::new();
+            while let Some(ev) = d.poll_event().unwrap() {
+                v.push(ev);
+            }
+            v
+        };
+        assert_eq!(whole.len(), 3);
+        for pattern in [&[5usize, 20, 100, 7, 300][..], &[31, 33], &[2, 64, 3, 1000], &[17, 250]] {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            let mut rest = input.as_bytes();
+            for &n in pattern.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, tail) = rest.split_at(n.min(rest.len()));
+                rest = tail;
+                d.feed_bytes(Bytes::copy_from_slice(piece));
+                while let Some(ev) = d.poll_event().unwrap() {
+                    got.push(ev);
+                }
+            }
+            assert_eq!(got, whole, "{pattern:?}");
+        }
+        // A second line that `gather` began copying in `buf` (its piece
+        // ended the first line), then continued by a kept chunk: the copy
+        // so far becomes the fragment.
+        let mut d = Decoder::new();
+        d.feed_bytes(Bytes::from(format!("data: {}", "a".repeat(40))));
+        assert!(d.poll_event().unwrap().is_none());
+        d.feed_bytes(Bytes::from_static("aa\ndata: bé".as_bytes()));
+        assert!(d.poll_event().unwrap().is_none());
+        d.feed_bytes(Bytes::from(format!("{}\n\n", "b".repeat(40))));
+        let ev = d.poll_event().unwrap().unwrap();
+        assert_eq!(ev.data(), format!("{}\nbé{}", "a".repeat(42), "b".repeat(40)));
+        let mut d = Decoder::with_config(DecoderConfig::default().max_line_len(500));
+        let over = format!("data: {}\n\n", "y".repeat(2000));
+        let mut failed = false;
+        for (k, piece) in over.as_bytes().chunks(100).enumerate() {
+            let piece = if k % 2 == 0 { &piece[..piece.len().min(10)] } else { piece };
+            d.feed_bytes(Bytes::copy_from_slice(piece));
+            failed |= matches!(d.poll_event(), Err(DecodeError::LineTooLong { max: 500, .. }));
+        }
+        assert!(failed);
     }
 
     #[test]

@@ -769,7 +769,7 @@ impl Decoder {
     /// `CONTINUE_IN_CHUNK_MAX`), as the poll's first step would. A chunk the
     /// line does not end in is then used up, and the poll has nothing left
     /// to do (`quiet`): with chunks much shorter than the line, the poll's
-    /// bookkeeping cost more than the copy (1.07x to 1.10x on 4 KiB JSON
+    /// bookkeeping cost more than the copy (1.04x to 1.10x on 4 KiB JSON
     /// events and long JSON lines at 64- and 256-byte chunks). At 1 KiB
     /// chunks, which lines end in more often, it measured 0.94x to 0.97x.
     #[inline(never)]

@@ -5,12 +5,13 @@
 //! cargo run --release -p sse-benches --example decode_one -- CORPUS CHUNK [REPEAT [IMPL [MIB]]]
 //! ```
 //!
-//! `IMPL` is a decoder name as in the interleaved table (default
-//! `sse-proto/feed_bytes`); `MIB` the corpus length (default 2, or 256 KiB
-//! for 1-byte chunks).
+//! `CORPUS` is a corpus name, or the path of a file holding a stream (then
+//! decoded whole). `IMPL` is a decoder name as in the interleaved table
+//! (default `sse-proto/feed_bytes`); `MIB` the corpus length (default 2, or
+//! 256 KiB for 1-byte chunks).
 
 use sse_benches::peers::DecoderImpl;
-use sse_benches::{chunks, corpus};
+use sse_benches::{Corpus, chunks, corpus};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -25,7 +26,11 @@ fn main() {
         None if size == 1 => 256 * 1024,
         None => 2 << 20,
     };
-    let c = corpus::named(&name, len).expect("a corpus name");
+    // A path names a file of recorded traffic, decoded whole.
+    let c = match std::path::Path::new(&name) {
+        path if path.is_file() => Corpus::from_file(path).expect("a readable file"),
+        _ => corpus::named(&name, len).expect("a corpus name or a file"),
+    };
     let parts = chunks(&c.bytes, size);
     // Only the decoding is timed: the chunks are cloned for each run
     // before, as the interleaved benchmark does.

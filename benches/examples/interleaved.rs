@@ -12,6 +12,15 @@
 //! `MIB` is the corpus length (default 2), `CORPUS` a substring of the
 //! corpus names to run.
 //!
+//! Two variables measure other inputs the same way:
+//!
+//! - `SSE_BENCH_FILES`: files of recorded streams, separated by commas, run
+//!   instead of the built-in corpora (each whole; `MIB` is then ignored);
+//!   what the reference decoder dispatches from each is its expected result.
+//! - `SSE_BENCH_CHUNKS`: chunk sizes, separated by commas (default
+//!   `16384,1024,1`). At 1 byte a prefix of the input is decoded (`LEN / 8`,
+//!   at most 256 KiB).
+//!
 //! Every decoder's events are first checked against the naive reference
 //! decoder, and every timed decoding run checks the event count and data
 //! bytes; every encoding run checks the output length and event count.
@@ -21,7 +30,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use sse_benches::encoders::{self, N};
 use sse_benches::peers::DecoderImpl;
-use sse_benches::{XorShift64, chunks, corpus, reference};
+use sse_benches::{Corpus, XorShift64, chunks, corpus, reference};
 
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(15);
@@ -105,8 +114,7 @@ fn report(group: &str, names: &[&str], times: &[f64]) {
 /// Decoding: every corpus at 16 KiB and 1 KiB chunks, and a prefix of it
 /// (`LEN / 8`, at most 256 KiB) one byte per chunk. Each decoder's output is
 /// first checked event by event against the naive reference decoder (a
-/// decoder that disagrees is reported and left out of the fastest-peer
-/// figure); every timed run then checks its event count and data bytes.
+/// decoder that disagrees is reported and not timed: "—"); every timed run then checks its event count and data bytes.
 /// Prints one Markdown row per input: the medians of the interleaved rounds
 /// in GB/s, and the ratios of sse-proto's owned events (`feed_bytes`, then
 /// `poll_event` until `None`) to the fastest peer and to the memchr line
@@ -116,22 +124,48 @@ fn report(group: &str, names: &[&str], times: &[f64]) {
 fn decode(rounds: usize) {
     let mib: usize = std::env::args().nth(3).and_then(|m| m.parse().ok()).unwrap_or(2);
     let filter = std::env::args().nth(4).unwrap_or_default();
-    let len = mib << 20;
-    println!("median of {rounds} interleaved rounds, {mib} MiB corpora, GB/s\n");
+    let mut len = mib << 20;
+    let corpora = match std::env::var("SSE_BENCH_FILES") {
+        Ok(files) => {
+            let corpora: Vec<Corpus> = files
+                .split(',')
+                .map(|f| Corpus::from_file(f.as_ref()).unwrap_or_else(|e| panic!("reading {f}: {e}")))
+                .collect();
+            len = corpora.iter().map(|c| c.bytes.len()).max().unwrap_or(0);
+            println!("median of {rounds} interleaved rounds, streams from files, GB/s\n");
+            corpora
+        }
+        Err(_) => {
+            println!("median of {rounds} interleaved rounds, {mib} MiB corpora, GB/s\n");
+            corpus::all(len)
+        }
+    };
+    let sizes: Vec<usize> = match std::env::var("SSE_BENCH_CHUNKS") {
+        Ok(sizes) => sizes
+            .split(',')
+            .map(|s| {
+                s.trim().parse().ok().filter(|&n| n > 0).unwrap_or_else(|| panic!("a chunk size: {s:?}"))
+            })
+            .collect(),
+        Err(_) => vec![16 * 1024, 1024, 1],
+    };
     let names: Vec<&str> = DecoderImpl::ALL.iter().map(|imp| imp.name()).collect();
     println!(
         "| input | {} | memchr-lines | chunks only | owned ÷ fastest peer | lent ÷ fastest peer | owned ÷ memchr-lines | owned ÷ fastest peer, beyond the chunks |",
         names.join(" | ")
     );
     println!("|---|{}---|---|---|---|---|---|", "---|".repeat(names.len()));
-    for corpus in corpus::all(len) {
+    for corpus in corpora {
         if !corpus.name.contains(filter.as_str()) {
             continue;
         }
         let prefix = corpus.prefix((len / 8).min(256 * 1024));
-        for (label, input, size) in
-            [("16KiB", &corpus, 16 * 1024), ("1KiB", &corpus, 1024), ("1B", &prefix, 1)]
-        {
+        for &size in &sizes {
+            let (label, input) = match size {
+                1 => ("1B".to_owned(), &prefix),
+                n if n % 1024 == 0 => (format!("{}KiB", n / 1024), &corpus),
+                n => (format!("{n}B"), &corpus),
+            };
             let parts = chunks(&input.bytes, size);
             let want = reference::events(&input.bytes);
             assert_eq!(want.len(), input.expected.events, "the reference on {}", corpus.name);
@@ -164,13 +198,17 @@ fn decode(rounds: usize) {
                 }
                 for &k in &order {
                     let imp = &DecoderImpl::ALL[k];
+                    if !agrees[k] {
+                        // It may fail outright (an error, not wrong events):
+                        // its time would mean nothing.
+                        times[k].push(f64::NAN);
+                        continue;
+                    }
                     let owned = parts.clone();
                     let start = Instant::now();
                     let tally = imp.decode_owned(owned).expect("decodes");
                     times[k].push(start.elapsed().as_secs_f64());
-                    if agrees[k] {
-                        assert_eq!(tally, input.expected, "{} on {}/{label}", imp.name(), corpus.name);
-                    }
+                    assert_eq!(tally, input.expected, "{} on {}/{label}", imp.name(), corpus.name);
                 }
                 let start = Instant::now();
                 assert_eq!(reference::count_events(&input.bytes), input.expected.events);
@@ -200,7 +238,8 @@ fn decode(rounds: usize) {
             let floor = secs[DecoderImpl::ALL.len() + 1];
             let bytes = input.bytes.len() as f64 / 1e9;
             let beyond = (bytes / peer_gbs - floor) / (secs[0] - floor);
-            let cells: Vec<String> = gbs.iter().map(|g| format!("{g:.3}")).collect();
+            let cells: Vec<String> =
+                gbs.iter().map(|g| if g.is_nan() { "—".to_owned() } else { format!("{g:.3}") }).collect();
             println!(
                 "| {}/{label} | {} | {:.2}× {peer} | {:.2}× | {:.2} | {beyond:.2}× |",
                 corpus.name,

@@ -21,8 +21,9 @@ pub struct Corpus {
     pub bytes: Bytes,
     /// Events (and their total data length) a conforming decoder dispatches.
     pub expected: Tally,
-    /// `(end offset, tally so far)` after each block.
-    boundaries: Vec<(usize, Tally)>,
+    /// `(end offset, tally so far)` after each block; `None` for a stream
+    /// read from a file, whose prefixes are decoded by the reference instead.
+    boundaries: Option<Vec<(usize, Tally)>>,
 }
 
 impl Corpus {
@@ -39,14 +40,43 @@ impl Corpus {
     /// The longest prefix of at most `max_len` bytes that ends at a block
     /// boundary, with its own expected result.
     pub fn prefix(&self, max_len: usize) -> Corpus {
-        let idx = self.boundaries.partition_point(|&(end, _)| end <= max_len);
-        let (end, expected) = if idx == 0 { (0, Tally::default()) } else { self.boundaries[idx - 1] };
+        let Some(boundaries) = &self.boundaries else {
+            // Any cut will do: what a decoder must dispatch from it (an
+            // unfinished last block is discarded) is the reference's result.
+            return Corpus::from_stream(self.name, self.bytes.slice(..max_len.min(self.bytes.len())));
+        };
+        let idx = boundaries.partition_point(|&(end, _)| end <= max_len);
+        let (end, expected) = if idx == 0 { (0, Tally::default()) } else { boundaries[idx - 1] };
         Corpus {
             name: self.name,
             bytes: self.bytes.slice(..end),
             expected,
-            boundaries: self.boundaries[..idx].to_vec(),
+            boundaries: Some(boundaries[..idx].to_vec()),
         }
+    }
+
+    /// Any stream (recorded traffic, say), with what the naive reference
+    /// decoder dispatches from it as the expected result.
+    pub fn from_stream(name: &'static str, bytes: Bytes) -> Corpus {
+        let mut expected = Tally::default();
+        for ev in crate::reference::events(&bytes) {
+            expected.add(ev.data.len());
+        }
+        Corpus { name, bytes, expected, boundaries: None }
+    }
+
+    /// The stream in the file at `path`, named by the file's name.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read.
+    pub fn from_file(path: &std::path::Path) -> std::io::Result<Corpus> {
+        let bytes = Bytes::from(std::fs::read(path)?);
+        let name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        // A benchmark reads a handful of files once: leaking their names is
+        // what lets a file corpus be named like a built-in one.
+        Ok(Corpus::from_stream(Box::leak(name.into_boxed_str()), bytes))
     }
 }
 
@@ -132,7 +162,7 @@ impl Builder {
             name: self.name,
             bytes: Bytes::from(self.buf),
             expected: self.tally,
-            boundaries: self.boundaries,
+            boundaries: Some(self.boundaries),
         }
     }
 }
@@ -658,6 +688,129 @@ pub fn hub(target_len: usize) -> Corpus {
     b.build()
 }
 
+/// A token of a language model's reply: a word or two, with a space
+/// before, one word in four from `INTL_WORDS` (accents, Greek, Cyrillic,
+/// Arabic, Hebrew, Devanagari, Thai, CJK, emoji), now and then a line break
+/// as JSON writes it.
+fn token(rng: &mut XorShift64) -> String {
+    let words = 1 + rng.below(2);
+    let mut out = String::new();
+    for _ in 0..words {
+        match rng.below(40) {
+            0 => out.push_str("\\n\\n"),
+            1..10 => {
+                out.push(' ');
+                out.push_str(INTL_WORDS[rng.below(INTL_WORDS.len())]);
+            }
+            _ => {
+                out.push(' ');
+                out.push_str(&prose(rng, 1, usize::MAX));
+            }
+        }
+    }
+    out
+}
+
+/// (m) OpenAI's chat completions stream, field for field: one
+/// `chat.completion.chunk` of about 250 bytes per token on a `data:` line,
+/// the role first, a finish reason and a usage chunk last, then `[DONE]`;
+/// replies of 20 to 400 tokens, one after the other. Each event is too large
+/// to be held inline.
+pub fn openai(target_len: usize) -> Corpus {
+    let mut b = Builder::new("openai", target_len);
+    let mut rng = XorShift64::new(0x0A1_C4A7);
+    while b.len() < target_len {
+        let id = format!("chatcmpl-{}", alnum(&mut rng, 29).replace([' ', '_', '-'], "x"));
+        let created = 1_760_000_000 + rng.below(10_000_000);
+        let head = format!(
+            r#"{{"id":"{id}","object":"chat.completion.chunk","created":{created},"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_eb9dce56a8","choices":"#
+        );
+        let chunk = |choices: &str| format!("{head}{choices}}}");
+        b.block(
+            &[Line::Field(
+                "data",
+                &chunk(r#"[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]"#),
+            )],
+            "\n",
+        );
+        let tokens = 20 + rng.below(380);
+        for _ in 0..tokens {
+            let choices = format!(
+                r#"[{{"index":0,"delta":{{"content":"{}"}},"logprobs":null,"finish_reason":null}}]"#,
+                token(&mut rng)
+            );
+            b.block(&[Line::Field("data", &chunk(&choices))], "\n");
+        }
+        b.block(
+            &[Line::Field(
+                "data",
+                &chunk(r#"[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]"#),
+            )],
+            "\n",
+        );
+        let usage = format!(
+            r#"[],"usage":{{"prompt_tokens":{},"completion_tokens":{tokens},"total_tokens":{}}}"#,
+            rng.below(2000),
+            tokens + 2000
+        );
+        b.block(&[Line::Field("data", &chunk(&usage))], "\n");
+        b.block(&[Line::Field("data", "[DONE]")], "\n");
+    }
+    b.build()
+}
+
+/// (n) Anthropic's messages stream, field for field: typed events
+/// (`message_start`, `content_block_start`, a `ping`, one
+/// `content_block_delta` of about 130 bytes per token, the stops and the
+/// usage); replies of 20 to 400 tokens, one after the other.
+pub fn anthropic(target_len: usize) -> Corpus {
+    let mut b = Builder::new("anthropic", target_len);
+    let mut rng = XorShift64::new(0x0A27_4401);
+    while b.len() < target_len {
+        let id = format!("msg_01{}", alnum(&mut rng, 22).replace([' ', '_', '-'], "x"));
+        let start = format!(
+            r#"{{"type":"message_start","message":{{"id":"{id}","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{{"input_tokens":{},"output_tokens":1}}}}}}"#,
+            rng.below(4000)
+        );
+        b.block(&[Line::Field("event", "message_start"), Line::Field("data", &start)], "\n");
+        b.block(
+            &[
+                Line::Field("event", "content_block_start"),
+                Line::Field(
+                    "data",
+                    r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+                ),
+            ],
+            "\n",
+        );
+        b.block(&[Line::Field("event", "ping"), Line::Field("data", r#"{"type": "ping"}"#)], "\n");
+        let tokens = 20 + rng.below(380);
+        for _ in 0..tokens {
+            let delta = format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{}"}}}}"#,
+                token(&mut rng)
+            );
+            b.block(&[Line::Field("event", "content_block_delta"), Line::Field("data", &delta)], "\n");
+        }
+        b.block(
+            &[
+                Line::Field("event", "content_block_stop"),
+                Line::Field("data", r#"{"type":"content_block_stop","index":0}"#),
+            ],
+            "\n",
+        );
+        let delta = format!(
+            r#"{{"type":"message_delta","delta":{{"stop_reason":"end_turn","stop_sequence":null}},"usage":{{"output_tokens":{tokens}}}}}"#
+        );
+        b.block(&[Line::Field("event", "message_delta"), Line::Field("data", &delta)], "\n");
+        b.block(
+            &[Line::Field("event", "message_stop"), Line::Field("data", r#"{"type":"message_stop"}"#)],
+            "\n",
+        );
+    }
+    b.build()
+}
+
 /// The corpus of [`all`] called `name`, built alone.
 pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
     let make: fn(usize) -> Corpus = match name {
@@ -674,6 +827,8 @@ pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
         "json-line" => json_line,
         "big" => big,
         "hub" => hub,
+        "openai" => openai,
+        "anthropic" => anthropic,
         _ => return None,
     };
     Some(make(target_len))
@@ -684,7 +839,8 @@ pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
 /// text), LLM token streams (ASCII-heavy, and in several scripts), CJK
 /// text, a CRLF mix; then shapes beyond those: emoji-dense chat, Cyrillic
 /// and Greek news, large one-line JSON, 64 KiB events, a hub's small typed
-/// events with heartbeats.
+/// events with heartbeats; and the streams of two language model APIs as
+/// they are sent, field for field.
 pub fn all(target_len: usize) -> Vec<Corpus> {
     vec![
         small_events(target_len),
@@ -700,6 +856,8 @@ pub fn all(target_len: usize) -> Vec<Corpus> {
         json_line(target_len),
         big(target_len),
         hub(target_len),
+        openai(target_len),
+        anthropic(target_len),
     ]
 }
 

@@ -39,6 +39,7 @@
 //! | `Decoder::feed` / `feed_bytes`, a few bytes, `quiet` | 2 to 31 bytes fed while `quiet`, the line within its limit after them | as for one byte: bytes that hold no line end are only appended and the next poll returns at once; a line end clears `quiet`, the search resuming at the first new byte | `short_pieces_between_line_ends_are_only_appended`, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
+//! | blank line after a field (`parse_lines`) | the byte after a field line's end is CR or LF | a line that starts with its terminator is blank: the block is dispatched at once, its end found by `after_line_end` as for any line (a CR that ends the input sets `Edge::Cr`); the blank line's terminators, read directly, are skipped by the cursor and, being ASCII, extend the validated prefix | `a_blank_line_right_after_a_field_ends_its_block`, `differential` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
 //! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
@@ -1505,6 +1506,7 @@ fn find_eol(hay: &[u8]) -> Option<usize> {
 mod tests {
     use super::steps::parse_retry;
     use super::*;
+    use alloc::borrow::ToOwned;
     use alloc::format;
     use alloc::vec::Vec;
 
@@ -1655,6 +1657,44 @@ mod tests {
             out.push(ev);
         }
         out
+    }
+
+    #[test]
+    fn a_blank_line_right_after_a_field_ends_its_block() {
+        // Every ending of the field line and of the blank line; a block
+        // that fires nothing but sets the id; a blank line whose CR ends the
+        // input, with its LF in the next chunk.
+        let long = "x".repeat(200);
+        let input = format!(
+            "data: a\n\ndata: b\r\n\r\ndata: c\r\rid: 7\n\nevent: t\ndata: {long}\n\r\n: only a comment\n\nretry: 5\ndata: d\r\n\r"
+        );
+        let mut d = Decoder::new();
+        d.feed_bytes(Bytes::from(input.into_bytes()));
+        let mut got = Vec::new();
+        while let Some(ev) = d.poll_event().unwrap() {
+            got.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
+        }
+        // The last blank line is a CR that ends the input: its block fires
+        // at once, and an LF that comes next is the end of that line.
+        assert_eq!(got.last().map(|ev| ev.1.as_str()), Some("d"));
+        d.feed_bytes(Bytes::from_static(b"\ndata: e\n\n"));
+        while let Some(ev) = d.poll_event().unwrap() {
+            got.push((ev.event_type().to_owned(), ev.data().to_owned(), ev.last_event_id().to_owned()));
+        }
+        let e = |t: &str, data: &str, id: &str| (t.to_owned(), data.to_owned(), id.to_owned());
+        assert_eq!(
+            got,
+            [
+                e("message", "a", ""),
+                e("message", "b", ""),
+                e("message", "c", ""),
+                e("t", &long, "7"),
+                e("message", "d", "7"),
+                e("message", "e", "7"),
+            ]
+        );
+        assert_eq!(d.reconnection_time(), Some(Duration::from_millis(5)));
+        assert_eq!(d.buffered_len(), 0);
     }
 
     #[test]

@@ -164,19 +164,37 @@ pub(super) fn parse_lines<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut Sta
         }
         let next = after_line_end(bytes, end, st);
         cur.skip_to(next);
-        if end == start {
+        // Where the block ends, if this line or the next is blank.
+        let block_end = if end == start {
+            Some(next)
+        } else {
+            st.pos = next;
+            if !parse_field(bytes, start, end, cur, st) {
+                return false;
+            }
+            match bytes.get(next) {
+                Some(b'\n' | b'\r') => {
+                    // The next line is blank (it starts with its terminator),
+                    // and is taken now rather than in another turn of the
+                    // loop, which after a long line was a search of its own
+                    // (the line's end was found without a mask around it).
+                    let total = after_line_end(bytes, next, st);
+                    cur.skip_to(total);
+                    cur.ascii_run(next, total);
+                    Some(total)
+                }
+                _ => None,
+            }
+        };
+        if let Some(total) = block_end {
             // "If the line is empty (a blank line): Dispatch the event."
-            if st.dispatch(bytes, next) {
+            if st.dispatch(bytes, total) {
                 return true;
             }
-            src.skip(next);
-            cur.consumed(next);
+            src.skip(total);
+            cur.consumed(total);
             st.meta_buf.clear();
             continue;
-        }
-        st.pos = next;
-        if !parse_field(bytes, start, end, cur, st) {
-            return false;
         }
         if st.pos > COMPACT_AT {
             compact(src, cur, st);

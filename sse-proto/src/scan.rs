@@ -1436,8 +1436,13 @@ mod tests {
             b"\xF0\x9F\xA6",
             b"\xC3",
         ];
-        for len in [0, 1, 3, 31, 63, 64, 65, 100, 127, 128, 129, 200] {
-            for at in [0, 1, 2, 30, 31, 61, 62, 63, 64, 65, 126, 127, 128, 196, 197, 198] {
+        // 700 bytes: after a first block with multi-byte text, the check
+        // takes four blocks at a time, from byte 64 (edges at 320 and 576).
+        for len in [0, 1, 3, 31, 63, 64, 65, 100, 127, 128, 129, 200, 700] {
+            for at in [
+                0, 1, 2, 30, 31, 61, 62, 63, 64, 65, 126, 127, 128, 196, 197, 198, 316, 317, 318, 319, 320,
+                321, 383, 384, 573, 574, 575, 576, 639, 640, 696, 697,
+            ] {
                 for seq in seqs {
                     if at + seq.len() > len {
                         continue;

@@ -20,7 +20,7 @@ impl State {
     #[inline(always)]
     pub(super) fn stage_inline<S: Source>(&mut self, src: &mut S, cur: &mut Cursor) -> bool {
         let f = self.ready;
-        let Some(plan) = self.block_plan(f) else {
+        let Some(plan) = self.block_plan() else {
             // Fields copied out of the block (several `data` lines, or a
             // block that outgrew its source).
             if self.gathered_len(f) > INLINE_CAP {
@@ -65,7 +65,11 @@ impl State {
     /// Where the fields of a block whose values all lie in the source are,
     /// or `None` if some value was copied out of it.
     #[inline(always)]
-    fn block_plan(&self, f: Fields) -> Option<InBlock> {
+    fn block_plan(&self) -> Option<InBlock> {
+        // Read in place, field by field: a copy of the whole of `ready`
+        // loads it at other widths than the dispatch stored it, and waits
+        // for those stores.
+        let f = &self.ready;
         let in_block = !matches!(f.event_type, Some(Val::Owned(_))) && !matches!(f.id, Some(Val::Owned(_)));
         let (true, Data::One(Val::Block(data))) = (in_block, f.data) else {
             return None;
@@ -89,18 +93,16 @@ impl State {
     /// left into an owned event, and consumes the block.
     #[inline(always)]
     pub(super) fn finish_owned<S: Source>(&mut self, src: &mut S, cur: &mut Cursor) -> MessageEvent {
-        let f = self.ready;
-        let Some(InBlock { data, ty, id, last_id, .. }) = self.block_plan(f) else {
-            let event = self.owned_event(src.bytes(), f);
-            src.skip(f.total);
-            cur.consumed(f.total);
-            self.meta_buf.clear();
-            return event;
+        let Some(InBlock { data, ty, id, last_id, .. }) = self.block_plan() else {
+            // The call's result is this function's: it is written where the
+            // caller wants it, not copied there (see `owned_event`).
+            return self.owned_event(src, cur);
         };
+        let total = self.ready.total;
         // The whole block is one slice of the input: the event is that slice
         // and the positions of its fields.
-        let buf = src.take(f.total);
-        cur.consumed(f.total);
+        let buf = src.take(total);
+        cur.consumed(total);
         self.meta_buf.clear();
         if last_id > 0 && last_id <= OWN_ID_CAP {
             // A short last event ID set by an earlier block is copied into
@@ -199,8 +201,16 @@ impl State {
     /// Builds an event whose fields are not all in one slice of the input,
     /// and do not fit inline ([`stage_gathered`](Self::stage_gathered)):
     /// gathered in `data_buf`, which becomes the event.
+    ///
+    /// The block is consumed here, before the event is made, so that the
+    /// event is the function's last value: returned in the caller's memory,
+    /// not built in a temporary and copied, whose wide loads of what
+    /// narrower stores had just written waited for them (16% of
+    /// `finish_event`'s time on OpenAI's stream at 1 KiB chunks).
     #[inline(never)]
-    pub(super) fn owned_event(&mut self, block: &[u8], f: Fields) -> MessageEvent {
+    pub(super) fn owned_event<S: Source>(&mut self, src: &mut S, cur: &mut Cursor) -> MessageEvent {
+        let f = self.ready;
+        let block = src.bytes();
         let (data, ty, id, inherit) = self.gathered_parts(block, f);
         debug_assert!(data.len() + ty.len() + id.len() > INLINE_CAP);
         // A short inherited id is copied into the event's buffer with the
@@ -254,6 +264,9 @@ impl State {
         } else {
             core::mem::take(&mut self.data_buf).freeze()
         };
+        src.skip(f.total);
+        cur.consumed(f.total);
+        self.meta_buf.clear();
         let data_span = Span::new(0, data_len);
         let ty_span = Span::new(data_len, ty_len);
         let id_span = Span::new(data_len + ty_len, id_len);

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `CORPUS` is a corpus name, or the path of a file holding a stream (then
-//! decoded whole). `IMPL` is a decoder name as in the interleaved table
+//! decoded whole). `CHUNK` is a size in bytes, or `event` for one chunk per
+//! block. `IMPL` is a decoder name as in the interleaved table
 //! (default `sse-proto/feed_bytes`); `MIB` the corpus length (default 2, or
 //! 256 KiB for 1-byte chunks).
 
@@ -16,7 +17,9 @@ use sse_benches::{Corpus, chunks, corpus};
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "cjk".to_owned());
-    let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16 * 1024);
+    // `event`: one chunk per block (0 here).
+    let size: usize =
+        args.next().and_then(|s| if s == "event" { Some(0) } else { s.parse().ok() }).unwrap_or(16 * 1024);
     let repeat: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
     let which = args.next().unwrap_or_else(|| "sse-proto/feed_bytes".to_owned());
     let imp = *DecoderImpl::ALL.iter().find(|i| i.name() == which).expect("a decoder name");
@@ -31,7 +34,7 @@ fn main() {
         path if path.is_file() => Corpus::from_file(path).expect("a readable file"),
         _ => corpus::named(&name, len).expect("a corpus name or a file"),
     };
-    let parts = chunks(&c.bytes, size);
+    let parts = if size == 0 { c.block_chunks() } else { chunks(&c.bytes, size) };
     // Only the decoding is timed: the chunks are cloned for each run
     // before, as the interleaved benchmark does.
     let mut t = 0.0;

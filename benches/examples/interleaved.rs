@@ -19,7 +19,8 @@
 //!   what the reference decoder dispatches from each is its expected result.
 //! - `SSE_BENCH_CHUNKS`: chunk sizes, separated by commas (default
 //!   `16384,1024,1`). At 1 byte a prefix of the input is decoded (`LEN / 8`,
-//!   at most 256 KiB).
+//!   at most 256 KiB). `event` is one chunk per block, as a server that
+//!   flushes each event delivers them to a reader that keeps up.
 //!
 //! Every decoder's events are first checked against the naive reference
 //! decoder, and every timed decoding run checks the event count and data
@@ -143,8 +144,11 @@ fn decode(rounds: usize) {
     let sizes: Vec<usize> = match std::env::var("SSE_BENCH_CHUNKS") {
         Ok(sizes) => sizes
             .split(',')
-            .map(|s| {
-                s.trim().parse().ok().filter(|&n| n > 0).unwrap_or_else(|| panic!("a chunk size: {s:?}"))
+            .map(|s| match s.trim() {
+                // One chunk per block, as a server that flushes each event
+                // delivers them to a reader that keeps up.
+                "event" => 0,
+                s => s.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| panic!("a chunk size: {s:?}")),
             })
             .collect(),
         Err(_) => vec![16 * 1024, 1024, 1],
@@ -162,11 +166,12 @@ fn decode(rounds: usize) {
         let prefix = corpus.prefix((len / 8).min(256 * 1024));
         for &size in &sizes {
             let (label, input) = match size {
+                0 => ("event".to_owned(), &corpus),
                 1 => ("1B".to_owned(), &prefix),
                 n if n % 1024 == 0 => (format!("{}KiB", n / 1024), &corpus),
                 n => (format!("{n}B"), &corpus),
             };
-            let parts = chunks(&input.bytes, size);
+            let parts = if size == 0 { input.block_chunks() } else { chunks(&input.bytes, size) };
             let want = reference::events(&input.bytes);
             assert_eq!(want.len(), input.expected.events, "the reference on {}", corpus.name);
             let agrees: Vec<bool> = DecoderImpl::ALL

@@ -55,6 +55,24 @@ impl Corpus {
         }
     }
 
+    /// The stream cut after each block (each blank line), as a server that
+    /// flushes every event delivers it to a reader that keeps up.
+    pub fn block_chunks(&self) -> Vec<Bytes> {
+        let ends: Vec<usize> = match &self.boundaries {
+            Some(b) => b.iter().map(|&(end, _)| end).collect(),
+            None => blank_line_ends(&self.bytes),
+        };
+        let mut out = Vec::with_capacity(ends.len() + 1);
+        let mut start = 0;
+        for end in ends.into_iter().chain([self.bytes.len()]) {
+            if end > start {
+                out.push(self.bytes.slice(start..end));
+                start = end;
+            }
+        }
+        out
+    }
+
     /// Any stream (recorded traffic, say), with what the naive reference
     /// decoder dispatches from it as the expected result.
     pub fn from_stream(name: &'static str, bytes: Bytes) -> Corpus {
@@ -78,6 +96,30 @@ impl Corpus {
         // what lets a file corpus be named like a built-in one.
         Ok(Corpus::from_stream(Box::leak(name.into_boxed_str()), bytes))
     }
+}
+
+/// Where each blank line of `bytes` ends (after its terminator; a CRLF is
+/// one terminator).
+fn blank_line_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b == b'\r' || b == b'\n' {
+            if b == b'\r' && bytes.get(i) == Some(&b'\n') {
+                i += 1;
+            }
+            if line_start {
+                ends.push(i);
+            }
+            line_start = true;
+        } else {
+            line_start = false;
+        }
+    }
+    ends
 }
 
 /// One line of a block.

@@ -40,6 +40,7 @@
 //! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | blank line after a field (`parse_lines`) | the byte after a field line's end is CR or LF | a line that starts with its terminator is blank: the block is dispatched at once, its end found by `after_line_end` as for any line (a CR that ends the input sets `Edge::Cr`); the blank line's terminators, read directly, are skipped by the cursor and, being ASCII, extend the validated prefix | `a_blank_line_right_after_a_field_ends_its_block`, `differential` |
+//! | `Decoder::rest_if_drained` | an event handed out by `poll_event` was the last of the input (no chunk, no carry buffer left) | as when a poll finds nothing (`at_rest`): the next poll returns at once, without its out-of-line call | `the_last_event_of_the_input_leaves_the_decoder_at_rest`, `differential` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
 //! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
@@ -1078,7 +1079,11 @@ impl Decoder {
         // out of a function of their own.
         match self.poll_event_more() {
             Polled::Staged => Ok(Some(MessageEvent::from_staged(&self.st.staged))),
-            Polled::Event(input) => Ok(Some(self.finish_event(input))),
+            Polled::Event(input) => {
+                let event = self.finish_event(input);
+                self.rest_if_drained();
+                Ok(Some(event))
+            }
             Polled::Nothing => Ok(None),
             Polled::Failed => Err(self.failure()),
         }
@@ -1092,8 +1097,14 @@ impl Decoder {
             return Polled::Nothing;
         }
         match self.poll_fields() {
-            Some(Input::Buf) if self.st.stage_inline(&mut self.buf, &mut self.buf_cur) => Polled::Staged,
-            Some(Input::Ext) if self.st.stage_inline(&mut self.ext, &mut self.ext_cur) => Polled::Staged,
+            Some(Input::Buf) if self.st.stage_inline(&mut self.buf, &mut self.buf_cur) => {
+                self.rest_if_drained();
+                Polled::Staged
+            }
+            Some(Input::Ext) if self.st.stage_inline(&mut self.ext, &mut self.ext_cur) => {
+                self.rest_if_drained();
+                Polled::Staged
+            }
             Some(input) => Polled::Event(input),
             None if self.st.life.failed().is_some() => Polled::Failed,
             None => {
@@ -1109,6 +1120,17 @@ impl Decoder {
         match input {
             Input::Buf => self.st.finish_owned(&mut self.buf, &mut self.buf_cur),
             Input::Ext => self.st.finish_owned(&mut self.ext, &mut self.ext_cur),
+        }
+    }
+
+    /// After an event is handed out: when it was the last of the input
+    /// (a chunk that held one block, as a server that flushes each event
+    /// sends them), the decoder is at rest at once, and the poll that
+    /// follows returns without a call of its own (see `quiet`).
+    #[inline(always)]
+    fn rest_if_drained(&mut self) {
+        if self.ext.is_empty() && self.buf.is_empty() {
+            self.quiet = self.at_rest();
         }
     }
 
@@ -1657,6 +1679,39 @@ mod tests {
             out.push(ev);
         }
         out
+    }
+
+    #[test]
+    fn the_last_event_of_the_input_leaves_the_decoder_at_rest() {
+        // A chunk that holds one block, as a server that flushes each event
+        // sends them: once its event is handed out (inline, from the carry
+        // buffer; a slice of a kept chunk; gathered from several lines), the
+        // next poll needs no call of its own.
+        let long = "a value too long to be held inline in the event: a slice of its chunk";
+        let chunks = [
+            "data: one\n\n".to_owned(),
+            format!("event: t\nid: 7\ndata: {long}\n\n"),
+            "data: a\ndata: b\n\n".to_owned(),
+            format!("data: {long}\r\ndata: {long}\r\n\r\n"),
+        ];
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        for chunk in chunks {
+            d.feed_bytes(Bytes::from(chunk.into_bytes()));
+            got.push(d.poll_event().unwrap().expect("the chunk's event").data().to_owned());
+            assert!(d.quiet, "at rest after {:?}", got.last());
+            assert!(d.poll_event().unwrap().is_none());
+        }
+        assert_eq!(got, ["one".to_owned(), long.to_owned(), "a\nb".to_owned(), format!("{long}\n{long}")]);
+        // Input fed at rest is decoded as ever, a byte at a time too.
+        for &b in b"data: x\r\n\r\n" {
+            d.feed(&[b]);
+            if let Some(ev) = d.poll_event().unwrap() {
+                got.push(ev.data().to_owned());
+            }
+        }
+        assert_eq!(got.last().map(String::as_str), Some("x"));
+        assert_eq!(d.last_event_id(), "7");
     }
 
     #[test]

@@ -112,10 +112,12 @@ fn report(group: &str, names: &[&str], times: &[f64]) {
     println!("{line}");
 }
 
-/// Decoding: every corpus at 16 KiB and 1 KiB chunks, and a prefix of it
-/// (`LEN / 8`, at most 256 KiB) one byte per chunk. Each decoder's output is
-/// first checked event by event against the naive reference decoder (a
-/// decoder that disagrees is reported and not timed: "—"); every timed run then checks its event count and data bytes.
+/// Decoding: every corpus (or file) at 16 KiB and 1 KiB chunks, and a
+/// prefix of it (`LEN / 8`, at most 256 KiB) one byte per chunk, or at the
+/// sizes of `SSE_BENCH_CHUNKS`. Each decoder's output is first checked event
+/// by event against the naive reference decoder (a decoder that disagrees is
+/// reported and not timed: "—"); every timed run then checks its event count
+/// and data bytes.
 /// Prints one Markdown row per input: the medians of the interleaved rounds
 /// in GB/s, and the ratios of sse-proto's owned events (`feed_bytes`, then
 /// `poll_event` until `None`) to the fastest peer and to the memchr line

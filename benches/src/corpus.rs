@@ -927,6 +927,23 @@ mod tests {
     }
 
     #[test]
+    fn streams_without_their_generator_read_the_same() {
+        // What a file of the same bytes gives: the expected result from the
+        // reference decoder, and the blocks found from the blank lines.
+        for c in all(64 * 1024).into_iter().chain([crlf_only(64 * 1024)]) {
+            let file = Corpus::from_stream(c.name, c.bytes.clone());
+            assert_eq!(file.expected, c.expected, "{}", c.name);
+            let blocks = c.block_chunks();
+            assert_eq!(file.block_chunks(), blocks, "{}", c.name);
+            assert_eq!(blocks.concat(), c.bytes, "{}", c.name);
+            let cut = file.prefix(10_000);
+            assert_eq!(cut.bytes.len(), 10_000);
+            assert_eq!(reference::count_events(&cut.bytes), cut.events(), "{}", c.name);
+        }
+        assert_eq!(blank_line_ends(b"data: a\r\n\r\ndata: b\r\rdata: c\n\n: x\n"), [11, 20, 29]);
+    }
+
+    #[test]
     fn every_corpus_can_be_built_by_name() {
         for c in all(64 * 1024) {
             let named = named(c.name, 64 * 1024).expect("a corpus of `all`");

@@ -227,7 +227,17 @@ impl Source for Bytes {
     }
     #[inline]
     fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n)
+        if n == self.len() {
+            // The whole chunk: moved out, no reference count taken.
+            return core::mem::take(self);
+        }
+        // `slice` is generic, so it is compiled here and builds the slice
+        // where the caller wants it; `split_to` is compiled in `bytes` and
+        // returns it through a temporary, which the caller copies with wider
+        // loads than the stores that wrote it (a store-forwarding stall).
+        let front = self.slice(..n);
+        self.advance(n);
+        front
     }
 }
 

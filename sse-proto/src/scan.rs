@@ -222,10 +222,18 @@ pub(crate) fn has_line_end(bytes: &[u8]) -> bool {
 }
 
 /// [`scan_block`] of the 16 to 63 bytes of `rest`: bit `i` of the mask set
-/// when `rest[i]` is CR or LF; and whether `rest` is ASCII.
+/// when `rest[i]` is CR or LF; and whether `rest` is ASCII. (With AVX-512,
+/// one masked load; fewer bytes measured no faster that way than with a
+/// loop, on blocks of a chunk each and at 16-byte chunks.)
 #[inline]
 fn scan_partial(rest: &[u8]) -> (u64, bool) {
     debug_assert!((16..64).contains(&rest.len()));
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if Avx512::detect().is_some() {
+        // SAFETY: AVX-512 F and BW were just detected on this CPU.
+        #[allow(unsafe_code)]
+        return unsafe { avx512::scan_partial_avx512(rest) };
+    }
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         // SAFETY: the function only needs SSE2, which this cfg guarantees is
@@ -1128,6 +1136,27 @@ mod tests {
             for n in 16..64 {
                 assert_eq!(scan_partial(&block[64 - n..]), scan_partial_scalar(&block[64 - n..]), "{n}");
                 assert_eq!(scan_partial(&block[..n]), scan_partial_scalar(&block[..n]), "{n}");
+            }
+            // Each implementation the CPU has, not only the one picked.
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            for n in 16..64 {
+                for part in [&block[64 - n..], &block[..n]] {
+                    // SAFETY: SSE2 is part of the x86-64 baseline (the cfg).
+                    #[allow(unsafe_code)]
+                    let sse2 = unsafe { scan_partial_sse2(part) };
+                    assert_eq!(sse2, scan_partial_scalar(part), "sse2 {n}");
+                }
+            }
+            #[cfg(all(target_arch = "x86_64", feature = "std"))]
+            if Avx512::detect().is_some() {
+                for n in 0..64 {
+                    for part in [&block[64 - n..], &block[..n]] {
+                        // SAFETY: AVX-512 F and BW were just detected.
+                        #[allow(unsafe_code)]
+                        let wide = unsafe { avx512::scan_partial_avx512(part) };
+                        assert_eq!(wide, scan_partial_scalar(part), "avx512 {n}");
+                    }
+                }
             }
             for k in 0..4 {
                 let b16: &[u8; 16] = block[16 * k..16 * k + 16].try_into().expect("16 bytes");

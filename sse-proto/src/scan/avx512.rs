@@ -488,3 +488,16 @@ pub(crate) fn scan_long_avx512(hay: &[u8]) -> (Option<usize>, usize) {
     let ascii = if ascii == at && rest_ascii { at + found.map_or(upto, |p| p + 1) } else { ascii };
     (found.map(|p| at + p), ascii)
 }
+
+/// [`super::scan_partial`] with AVX-512: the fewer than 64 bytes of `rest`
+/// in one masked load (zeros in the other lanes, which are ASCII and no
+/// terminator), two compares and the high bits. The SSE2 version takes up
+/// to four overlapping loads and twice the compares; a block that is the
+/// whole chunk (a server that flushes each event) is searched here.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) fn scan_partial_avx512(rest: &[u8]) -> (u64, bool) {
+    let v = load_prefix(rest, rest.len().min(64));
+    let mask = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8))
+        | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8));
+    (mask, _mm512_movepi8_mask(v) == 0)
+}

@@ -941,10 +941,17 @@ fn nonzero_mask(a: core::arch::x86_64::__m256i, b: core::arch::x86_64::__m256i) 
     !(za | zb << 32)
 }
 
+/// Appends `src` to `out`: a value of at most 64 bytes (an event's type or
+/// id) with [`append_short`], longer ones with `memcpy`.
+#[inline(always)]
+pub(crate) fn append(src: &[u8], out: &mut BytesMut) {
+    if src.len() <= 64 { append_short(src, out) } else { out.extend_from_slice(src) }
+}
+
 /// Appends `src`, at most 64 bytes (the last piece of a line the copy
-/// reaches), to `out` with two overlapping moves of a fixed size rather
-/// than a call to `memcpy`, which costs more than the copy at this length.
-#[cfg(all(target_arch = "x86_64", feature = "std"))]
+/// reaches, an event's type or id), to `out` with two overlapping moves of
+/// a fixed size rather than a call to `memcpy`, which costs more than the
+/// copy at this length.
 #[inline(always)]
 fn append_short(src: &[u8], out: &mut BytesMut) {
     let n = src.len();

@@ -249,8 +249,8 @@ impl State {
             (false, _) => field(f.id),
         };
         let ty = field(f.event_type);
-        self.data_buf.extend_from_slice(ty);
-        self.data_buf.extend_from_slice(id);
+        scan::append(ty, &mut self.data_buf);
+        scan::append(id, &mut self.data_buf);
         let buf = if self.data_buf.capacity() > len.saturating_mul(4) {
             // A buffer much larger than the event (one that held a large
             // event before): the event gets a copy of its own, and the

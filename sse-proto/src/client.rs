@@ -57,7 +57,7 @@ pub enum ConfigError {
     /// The method is not an HTTP token.
     InvalidMethod,
     /// A header name is not a token, its value holds a control character
-    /// (CR, LF, NUL; see [`validate_header`](crate::validate_header)), or
+    /// (CR, LF, NUL; see [`validate_header`](crate::validate_header())), or
     /// (for a server) it is a framing header the session writes itself.
     InvalidHeader {
         /// The header's name.

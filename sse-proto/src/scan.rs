@@ -8,10 +8,13 @@
 //! check where the CPU has that too) where the CPU has it, then AVX2, then
 //! portable code. The line search uses SSE2 (the x86-64 baseline) for
 //! a line's first block, then AVX-512 or AVX2 for the rest of a long line
-//! ([`scan_long`]); it recognises ASCII, and other text is validated when
-//! its fields are taken, a chunk at a time. (A search that also validated
-//! multi-byte text with AVX-512 was measured no faster: the table lookups,
-//! not the loads, are the cost, and they are the same in either place.)
+//! ([`scan_long`]), and one AVX-512 masked load for the last partial block
+//! of the input where the CPU has it ([`scan_partial`]: a chunk that holds
+//! one small event is that block). It recognises ASCII; other text is
+//! validated when its fields are taken, a chunk at a time. (A search that
+//! also validated multi-byte text with AVX-512 was measured no faster: the
+//! table lookups, not the loads, are the cost, and they are the same in
+//! either place.)
 
 use bytes::BytesMut;
 

@@ -1474,6 +1474,10 @@ mod tests {
             b"\xE6\x97",
             b"\xF0\x9F\xA6",
             b"\xC3",
+            // Overlong leads, between ASCII bytes as well as before a
+            // continuation.
+            b"\xC0",
+            b"\xC1\xBF",
         ];
         // 700 bytes: after a first block with multi-byte text, the check
         // takes four blocks at a time, from byte 64 (edges at 320 and 576).
@@ -1487,14 +1491,25 @@ mod tests {
                         continue;
                     }
                     for lead in [&b""[..], "é".as_bytes(), "日本".as_bytes()] {
-                        let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-                        hay[at..at + seq.len()].copy_from_slice(seq);
-                        if at > lead.len() {
-                            hay[..lead.len()].copy_from_slice(lead);
-                        }
-                        let want = core::str::from_utf8(&hay).is_ok();
-                        for (name, got) in every_utf8_valid(&hay) {
-                            assert_eq!(got, want, "{name}: {hay:x?}");
+                        // ASCII, and Cyrillic (two bytes a letter, so that
+                        // whole groups take the two-byte check), which a
+                        // sequence put at an odd place cuts inside a letter.
+                        for two_byte in [false, true] {
+                            let mut hay: Vec<u8> = (0..len)
+                                .map(|i| match (two_byte, i % 2) {
+                                    (false, _) => b'a' + (i % 26) as u8,
+                                    (true, 0) => 0xD0,
+                                    (true, _) => 0xB0 + (i / 2 % 16) as u8,
+                                })
+                                .collect();
+                            hay[at..at + seq.len()].copy_from_slice(seq);
+                            if at > lead.len() {
+                                hay[..lead.len()].copy_from_slice(lead);
+                            }
+                            let want = core::str::from_utf8(&hay).is_ok();
+                            for (name, got) in every_utf8_valid(&hay) {
+                                assert_eq!(got, want, "{name}: {hay:x?}");
+                            }
                         }
                     }
                 }

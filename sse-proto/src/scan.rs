@@ -575,6 +575,23 @@ fn scan_long_avx2(hay: &[u8]) -> (Option<usize>, usize) {
 pub(crate) trait LineCopier: Copy {
     /// See the trait.
     fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool);
+
+    /// Whether [`copy_valid_line`](Self::copy_valid_line) is worth a branch
+    /// in the caller's loop: with AVX-512. With AVX2, the branch alone made
+    /// the compiler reload the check's constants in every block of the
+    /// checking copy (16 vector registers are too few for both), which cost
+    /// more instructions than skipping the check saved.
+    const SKIPS_CHECK: bool = false;
+
+    /// [`copy_line`](Self::copy_line) of bytes the caller knows to be
+    /// valid UTF-8 as far as the copy can reach (all of `hay`): the search
+    /// and the copy, without the check.
+    #[inline(always)]
+    fn copy_valid_line(self, hay: &[u8], out: &mut BytesMut) -> Option<usize> {
+        let found = scan_long(hay).0;
+        out.extend_from_slice(&hay[..found.unwrap_or(hay.len())]);
+        found
+    }
 }
 
 /// [`LineCopier`] for any CPU: a search, then a copy and a validation.
@@ -1269,6 +1286,9 @@ mod tests {
         let p = copy_line_portable(hay, before, &mut portable);
         assert_eq!(p.0, found);
         assert!(p.1 == want || p.1 == lenient, "portable: {hay:x?} after {before:x?}: {p:?}");
+        let mut portable = BytesMut::new();
+        assert_eq!(Portable.copy_valid_line(hay, &mut portable), found);
+        assert_eq!(&portable[..], line);
         // Each SIMD implementation this CPU has, not only the best.
         #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
@@ -1296,6 +1316,12 @@ mod tests {
         assert_eq!(got.0, found, "{name}: {hay:x?} after {before:x?}");
         assert!(got.1 == want || got.1 == lenient, "{name}: {hay:x?} after {before:x?}: {got:?}");
         assert_eq!(&out[held..], &hay[..found.unwrap_or(hay.len())], "{name}");
+        // Without the check: the same search and copy, whatever the bytes.
+        let mut out = BytesMut::with_capacity(held + room);
+        out.extend_from_slice(&b"held!"[..held]);
+        assert_eq!(copier.copy_valid_line(hay, &mut out), found, "{name} without the check: {hay:x?}");
+        assert_eq!(&out[..held], &b"held!"[..held]);
+        assert_eq!(&out[held..], &hay[..found.unwrap_or(hay.len())], "{name} without the check");
     }
 
     #[test]

@@ -160,8 +160,17 @@ pub(super) fn gather_data_line<C: LineCopier>(
     }
     // Searched, validated (after what was copied before, which may end
     // inside a character) and copied in one pass.
-    let before = if resumed { scan::tail3(&st.data_buf, held + sep) } else { [0; 3] };
-    let (found, valid) = copier.copy_line(&bytes[value_start + copied..limit], before, &mut st.data_buf);
+    let hay = &bytes[value_start + copied..limit];
+    let (found, valid) = if C::SKIPS_CHECK && !resumed && cur.valid >= limit {
+        // Every byte the copy could reach was validated already (a field
+        // before it had the rest of the input checked in one pass, see
+        // `field_is_valid`): a search and a plain copy, without checking
+        // the text again.
+        (copier.copy_valid_line(hay, &mut st.data_buf), true)
+    } else {
+        let before = if resumed { scan::tail3(&st.data_buf, held + sep) } else { [0; 3] };
+        copier.copy_line(hay, before, &mut st.data_buf)
+    };
     let valid = valid && valid_before;
     let Some(len) = found.map(|n| copied + n) else {
         let within = limit == bytes.len() && limit - value_start <= room;

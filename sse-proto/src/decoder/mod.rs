@@ -45,6 +45,7 @@
 //! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
 //! | `gather` | a `data:` line with the block's data non-empty (or the last event had several lines), no mask pending | the copy's UTF-8 verdict covers the whole value (after `before`); invalid text goes back to the steps | `copy_line_*` unit tests, `long_multi_line_events_*`, `differential_utf8` |
+//! | `gather`, validated ahead | with AVX-512, a line not resumed whose every reachable byte lies before `Cursor::valid` (a field before it had the rest of the input checked, `field_is_valid`) | the validated prefix holds (as for short fields): the copy searches and copies without checking (`LineCopier::copy_valid_line`) | `lines_validated_ahead_are_copied_without_a_second_check`, `copy_line_matches_its_definition` (each copier without the check), `differential_utf8` |
 //! | `gather`, input ends in the line (`Resume`, `Fragment`) | a chunk or the carry buffer ends inside a gathered line within the limits | the copied prefix is kept; the next piece is checked after its last three bytes | `long_multi_line_events_within_limits`, `differential_utf8` |
 //! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces | `limits.rs`, `long_multi_line_events_within_limits` |
 //! | `Decoder::fragment_from_buf` | `buf` ends in an unterminated `data:` line that a chunk continues (a short piece copied into `buf` began it) | as at the end of a chunk: the block's values are copied out and the line goes on in `data_buf`; a line `gather` was copying (`Resume`) becomes the fragment it would have been in a chunk, if it copied all of `buf` | `a_data_line_begun_in_the_carry_buffer_goes_on_as_a_fragment`, `differential` |
@@ -1689,6 +1690,38 @@ mod tests {
             out.push(ev);
         }
         out
+    }
+
+    #[test]
+    fn lines_validated_ahead_are_copied_without_a_second_check() {
+        // The first event's long value has the rest of its chunk validated
+        // in one pass, up to the invalid byte of the third event: the data
+        // lines of the second are copied without being checked again; those
+        // after the invalid byte are checked as they are copied.
+        let mut input =
+            format!("data: {}\n\ndata: ж\ndata: {}\ndata: 日本\n\n", "é".repeat(40), "ж".repeat(100))
+                .into_bytes();
+        input.extend_from_slice(b"data: a\ndata: ok \xFF bad\n\n");
+        input.extend_from_slice(format!("data: x\ndata: {}\n\n", "é".repeat(30)).as_bytes());
+        let want = [
+            "é".repeat(40),
+            format!("ж\n{}\n日本", "ж".repeat(100)),
+            "a\nok \u{FFFD} bad".to_owned(),
+            format!("x\n{}", "é".repeat(30)),
+        ];
+        // Whole, and cut in two at every byte (a chunk that ends inside a
+        // character or a line leaves less validated).
+        for cut in 0..=input.len() {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for piece in [&input[..cut], &input[cut..]] {
+                d.feed_bytes(Bytes::copy_from_slice(piece));
+                while let Some(ev) = d.poll_event().unwrap() {
+                    got.push(ev.data().to_owned());
+                }
+            }
+            assert_eq!(got, want, "cut at {cut}");
+        }
     }
 
     #[test]

@@ -49,6 +49,8 @@ impl Avx512Vbmi {
 }
 
 impl LineCopier for Avx512Vbmi {
+    const SKIPS_CHECK: bool = true;
+
     #[inline(always)]
     fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
         // SAFETY: an `Avx512Vbmi` value is only made by `detect`, after
@@ -58,9 +60,20 @@ impl LineCopier for Avx512Vbmi {
             copy_line_vbmi(hay, before, out)
         }
     }
+
+    #[inline(always)]
+    fn copy_valid_line(self, hay: &[u8], out: &mut BytesMut) -> Option<usize> {
+        // SAFETY: as for `copy_line`.
+        #[allow(unsafe_code)]
+        unsafe {
+            copy_valid_vbmi(hay, out)
+        }
+    }
 }
 
 impl LineCopier for Avx512 {
+    const SKIPS_CHECK: bool = true;
+
     #[inline(always)]
     fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
         // SAFETY: an `Avx512` value is only made by `detect`, after AVX-512
@@ -68,6 +81,15 @@ impl LineCopier for Avx512 {
         #[allow(unsafe_code)]
         unsafe {
             copy_line_avx512(hay, before, out)
+        }
+    }
+
+    #[inline(always)]
+    fn copy_valid_line(self, hay: &[u8], out: &mut BytesMut) -> Option<usize> {
+        // SAFETY: as for `copy_line`.
+        #[allow(unsafe_code)]
+        unsafe {
+            copy_valid_avx512(hay, out)
         }
     }
 }
@@ -213,7 +235,24 @@ fn utf8_errors_vbmi(prev: __m512i, input: __m512i) -> __m512i {
 /// features: the lookups of the check are the only difference, and they
 /// must be compiled into the loops, not called from them.
 macro_rules! utf8_kernels {
-    ($features:literal, $errors:ident, $copy_line:ident, $valid:ident) => {
+    ($features:literal, $errors:ident, $copy_line:ident, $copy_valid:ident, $copy_impl:ident, $valid:ident) => {
+        /// [`LineCopier::copy_line`] with AVX-512: the copy below, with the check.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
+            $copy_impl::<true>(hay, before, out)
+        }
+
+        /// [`LineCopier::copy_valid_line`] with AVX-512: the copy below,
+        /// without the check. Not inlined: it is called once a line, and the
+        /// decoder's line loop, which inlines the checking copy, stays as it
+        /// was compiled without it (see [`LineCopier::SKIPS_CHECK`]).
+        #[target_feature(enable = $features)]
+        #[inline(never)]
+        fn $copy_valid(hay: &[u8], out: &mut BytesMut) -> Option<usize> {
+            $copy_impl::<false>(hay, [0; 3], out).0
+        }
+
         /// [`LineCopier::copy_line`] with AVX-512: each 64-byte block is loaded
         /// once, stored into the spare capacity of `out`, searched for CR and LF
         /// and checked as UTF-8.
@@ -224,9 +263,17 @@ macro_rules! utf8_kernels {
         /// these cost about what the AVX2 loop's plain-text test does, so text
         /// with a multi-byte character every few words is not much slower than
         /// ASCII.
+        ///
+        /// Without `CHECK`, the caller knows the bytes to be valid UTF-8
+        /// (see [`LineCopier::copy_valid_line`]): no block takes the
+        /// lookups, and the verdict is true.
         #[target_feature(enable = $features)]
         #[inline]
-        fn $copy_line(hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
+        fn $copy_impl<const CHECK: bool>(
+            hay: &[u8],
+            before: [u8; 3],
+            out: &mut BytesMut,
+        ) -> (Option<usize>, bool) {
             let lf = _mm512_set1_epi8(b'\n' as i8);
             let cr = _mm512_set1_epi8(b'\r' as i8);
             let flag = _mm512_set1_epi8(0x0E);
@@ -287,7 +334,7 @@ macro_rules! utf8_kernels {
                     unsafe {
                         _mm512_storeu_si512(dst.add(k).cast(), v);
                     }
-                    if !mixed {
+                    if CHECK && !mixed {
                         if _mm512_cmplt_epi8_mask(v, flag) == 0 {
                             // Plain ASCII text after ASCII: nothing to check.
                             prev = v;
@@ -295,7 +342,8 @@ macro_rules! utf8_kernels {
                         }
                         mixed = _mm512_movepi8_mask(v) != 0;
                     }
-                    let e = $errors(prev, v);
+                    // (Without the check, no flags: the compiler drops them.)
+                    let e = if CHECK { $errors(prev, v) } else { _mm512_setzero_si512() };
                     // Any control character up to CR (unsigned compare): rare
                     // inside a line, so the exact test waits for it.
                     if _mm512_cmplt_epu8_mask(v, flag) != 0 {
@@ -347,11 +395,12 @@ macro_rules! utf8_kernels {
             // terminator, or every byte of `rest` (a character it ends inside of
             // flags only the padding).
             let lanes = if mask == 0 { !(u64::MAX << n) } else { u64::MAX >> (63 - n) };
-            let valid = valid_before
-                && (!mixed && _mm512_movepi8_mask(v) == 0 || {
-                    let e = $errors(prev, v);
-                    _mm512_test_epi8_mask(e, e) & lanes == 0
-                });
+            let valid = !CHECK
+                || valid_before
+                    && (!mixed && _mm512_movepi8_mask(v) == 0 || {
+                        let e = $errors(prev, v);
+                        _mm512_test_epi8_mask(e, e) & lanes == 0
+                    });
             ((mask != 0).then_some(at + n), valid)
         }
 
@@ -422,8 +471,22 @@ macro_rules! utf8_kernels {
     };
 }
 
-utf8_kernels!("avx512f,avx512bw", utf8_errors, copy_line_avx512, valid_utf8_avx512);
-utf8_kernels!("avx512f,avx512bw,avx512vbmi", utf8_errors_vbmi, copy_line_vbmi, valid_utf8_vbmi);
+utf8_kernels!(
+    "avx512f,avx512bw",
+    utf8_errors,
+    copy_line_avx512,
+    copy_valid_avx512,
+    copy_avx512,
+    valid_utf8_avx512
+);
+utf8_kernels!(
+    "avx512f,avx512bw,avx512vbmi",
+    utf8_errors_vbmi,
+    copy_line_vbmi,
+    copy_valid_vbmi,
+    copy_vbmi,
+    valid_utf8_vbmi
+);
 
 /// [`super::scan_long`] with AVX-512: a block of 64 bytes is one load and
 /// one signed compare while the line is ASCII text, a byte below 0x0E as a

@@ -105,12 +105,18 @@ pub(super) fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut 
         st.data_buf.reserve(st.hinted(value.len()));
     }
     // The line search already validated the chunk as far as it could: the
-    // value is known valid if that reached the end of the line.
+    // value is known valid if that reached the end of the line, or stopped
+    // short of a character the chunk ends inside of (its first bytes are
+    // checked here, as a start that can still be completed).
     // The value may end inside a character, which the next piece completes
     // and checks (see `continue_fragment`).
     // Otherwise it is validated as it is copied, in one pass.
     let start = st.data_buf.len();
-    let valid = if cur.valid >= line.len() {
+    let known = cur.valid >= line.len()
+        || cur.valid >= value_start
+            && line.len() - cur.valid <= 3
+            && matches!(core::str::from_utf8(&line[cur.valid..]), Err(e) if e.valid_up_to() == 0 && e.error_len().is_none());
+    let valid = if known {
         st.data_buf.extend_from_slice(value);
         true
     } else {

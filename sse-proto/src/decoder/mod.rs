@@ -47,7 +47,7 @@
 //! | `gather` | a `data:` line with the block's data non-empty (or the last event had several lines), no mask pending | the copy's UTF-8 verdict covers the whole value (after `before`); invalid text goes back to the steps | `copy_line_*` unit tests, `long_multi_line_events_*`, `differential_utf8` |
 //! | `gather`, validated ahead | with AVX-512, a line not resumed whose every reachable byte lies before `Cursor::valid` (a field before it had the rest of the input checked, `field_is_valid`) | the validated prefix holds (as for short fields): the copy searches and copies without checking (`LineCopier::copy_valid_line`) | `lines_validated_ahead_are_copied_without_a_second_check`, `copy_line_matches_its_definition` (each copier without the check), `differential_utf8` |
 //! | `gather`, input ends in the line (`Resume`, `Fragment`) | a chunk or the carry buffer ends inside a gathered line within the limits | the copied prefix is kept; the next piece is checked after its last three bytes | `long_multi_line_events_within_limits`, `differential_utf8` |
-//! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces | `limits.rs`, `long_multi_line_events_within_limits` |
+//! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces; a value validated up to a character the chunk ends inside of is copied unchecked, that character's start checked on its own (the next piece checks its completion, not the bytes before it) | `limits.rs`, `long_multi_line_events_within_limits`, `a_chunk_that_ends_inside_a_character_of_a_data_line` |
 //! | `Decoder::fragment_from_buf` | `buf` ends in an unterminated `data:` line that a chunk continues (a short piece copied into `buf` began it) | as at the end of a chunk: the block's values are copied out and the line goes on in `data_buf`; a line `gather` was copying (`Resume`) becomes the fragment it would have been in a chunk, if it copied all of `buf` | `a_data_line_begun_in_the_carry_buffer_goes_on_as_a_fragment`, `differential` |
 //! | `Decoder::continue_in_chunk` | a chunk shorter than 512 bytes taken by `feed_bytes` while a `fragment` goes on, no carry buffer, within the limits | the line continues from the chunk as the poll's first step would; a chunk used up leaves the poll nothing to do (`quiet` if `at_rest`) | `a_data_line_goes_on_as_short_chunks_are_taken`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
 //! | `compact` | a block outgrows 64 KiB, or its chunk ends before it | values are copied out, lines dropped; positions rebased | `long_blocks_are_compacted_without_changing_events` |
@@ -1690,6 +1690,43 @@ mod tests {
             out.push(ev);
         }
         out
+    }
+
+    #[test]
+    fn a_chunk_that_ends_inside_a_character_of_a_data_line() {
+        // The chunk was validated up to the character it ends inside of:
+        // the start of that character is checked on its own, and the next
+        // chunk completes it, or shows it invalid.
+        let long = "x".repeat(60);
+        let accents = "é".repeat(30);
+        let tails: [(&[u8], &[u8]); 6] = [
+            (b"\xF0\x9F", b"\x98\x80"),
+            (b"\xF0\x9F", b"A"),
+            (b"\xE2", b"\x80\xA6"),
+            (b"\xE0\x80", b"\x80"),
+            (b"\xED\xA0", b"\x80"),
+            (b"\xC3", b"\xC3\xA9"),
+        ];
+        for (end, start) in tails {
+            // A first event of multi-byte text validates the chunk ahead, up
+            // to its end.
+            let first = [format!("data: {accents}\n\ndata: {long}").as_bytes(), end].concat();
+            let second = [start, b" y\n\n"].concat();
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for piece in [first, second] {
+                d.feed_bytes(Bytes::from(piece));
+                while let Some(ev) = d.poll_event().unwrap() {
+                    got.push(ev.data().to_owned());
+                }
+            }
+            let value = [long.as_bytes(), end, start, b" y"].concat();
+            assert_eq!(
+                got,
+                [accents.clone(), String::from_utf8_lossy(&value).into_owned()],
+                "{end:x?} then {start:x?}"
+            );
+        }
     }
 
     #[test]

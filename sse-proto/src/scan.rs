@@ -1430,6 +1430,32 @@ mod tests {
                 }
             }
         }
+        // Lines of several blocks, with room for them in `out` (copied a run
+        // of blocks at a time): each sequence, a tab (a control character
+        // that ends no line) and the line's end at the edges of the blocks
+        // and of groups of four, after each kind of `before` (an incomplete
+        // one before plain blocks is too short).
+        let edges =
+            [0, 1, 62, 63, 64, 127, 128, 190, 191, 192, 254, 255, 256, 257, 319, 320, 447, 448, 510, 511];
+        for len in [256, 300, 520] {
+            for at in edges.into_iter().filter(|&a| a < len) {
+                for seq in seqs.iter().copied().chain([&b"\t"[..]]) {
+                    if at + seq.len() > len {
+                        continue;
+                    }
+                    for end in [None, Some(b'\n')] {
+                        let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                        hay[at..at + seq.len()].copy_from_slice(seq);
+                        if let Some(e) = end {
+                            hay.push(e);
+                        }
+                        for before in befores {
+                            check_copy(&hay, before, 5, 1000);
+                        }
+                    }
+                }
+            }
+        }
         // Dense multi-byte text, valid and then cut at every point.
         let text = "日本語のテキスト、é ß 🦀 Ελληνικά ".repeat(6);
         for cut in 0..text.len() {

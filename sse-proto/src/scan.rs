@@ -740,8 +740,29 @@ pub(crate) fn tail3(bytes: &[u8], from: usize) -> [u8; 3] {
 /// goes on past them: a lead byte followed by fewer continuation bytes than
 /// it calls for (0 when the last character is whole, or when the bytes
 /// there are invalid anyway, which validation then reports).
+///
+/// Without branches on the bytes: a chunk cuts a character at any of its
+/// bytes, so a loop over them mispredicts about once a chunk of
+/// multi-byte text.
 #[inline]
 pub(crate) fn incomplete_tail(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    // Missing bytes read as ASCII, which starts and continues nothing.
+    let at = |k: usize| if n >= k { bytes[n - k] } else { 0 };
+    let (b1, b2, b3) = (at(1), at(2), at(3));
+    let cont = |b: u8| b & 0xC0 == 0x80;
+    // A lead byte last; a lead of three or four bytes before one
+    // continuation byte; a lead of four before two (at most one holds).
+    let one = usize::from((0xC0..=0xF7).contains(&b1));
+    let two = usize::from(cont(b1) & (0xE0..=0xF7).contains(&b2));
+    let three = usize::from(cont(b1) & cont(b2) & (0xF0..=0xF7).contains(&b3));
+    one + 2 * two + 3 * three
+}
+
+/// The definition of [`incomplete_tail`], byte by byte: the reference in
+/// tests.
+#[cfg(test)]
+fn incomplete_tail_scalar(bytes: &[u8]) -> usize {
     for k in 1..=bytes.len().min(3) {
         let b = bytes[bytes.len() - k];
         if b & 0xC0 == 0x80 {
@@ -1322,6 +1343,24 @@ mod tests {
         assert_eq!(copier.copy_valid_line(hay, &mut out), found, "{name} without the check: {hay:x?}");
         assert_eq!(&out[..held], &b"held!"[..held]);
         assert_eq!(&out[held..], &hay[..found.unwrap_or(hay.len())], "{name} without the check");
+    }
+
+    #[test]
+    fn incomplete_tail_matches_its_definition() {
+        // Every last three bytes (and every shorter input), after one byte
+        // that must not matter.
+        let interesting: Vec<u8> = (0..=255u8).collect();
+        for &a in &interesting {
+            for &b in &interesting {
+                for &c in &interesting {
+                    let bytes = [b'x', a, b, c];
+                    assert_eq!(incomplete_tail(&bytes), incomplete_tail_scalar(&bytes), "{bytes:x?}");
+                }
+                assert_eq!(incomplete_tail(&[a, b]), incomplete_tail_scalar(&[a, b]), "{a:x} {b:x}");
+            }
+            assert_eq!(incomplete_tail(&[a]), incomplete_tail_scalar(&[a]), "{a:x}");
+        }
+        assert_eq!(incomplete_tail(&[]), 0);
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! a line's first block, then AVX-512 or AVX2 for the rest of a long line
 //! ([`scan_long`]), and one AVX-512 masked load for the last partial block
 //! of the input where the CPU has it ([`scan_partial`]: a chunk that holds
-//! one small event is that block). It recognises ASCII; other text is
-//! validated when its fields are taken, a chunk at a time. (A search that
-//! also validated multi-byte text with AVX-512 was measured no faster: the
-//! table lookups, not the loads, are the cost, and they are the same in
-//! either place.)
+//! one small event is that block). It recognises ASCII. With AVX-512, a
+//! long line that the validated prefix reaches is also validated as it is
+//! searched ([`scan_long_valid`]), so the line is read once; other text is
+//! validated when its fields are taken, a chunk at a time. (The lookups of
+//! the check cost the same in either place; what the fused search saves is
+//! the second pass over the line, which on one-line JSON with a multi-byte
+//! word now and then was a sixth of the decoder's time.)
 
 use bytes::BytesMut;
 
@@ -143,15 +145,33 @@ impl Cursor {
             }
             pos += 64;
         }
-        let (found, ascii) = scan_long(bytes.get(pos..).unwrap_or_default());
-        self.ascii_run(pos, pos + ascii);
-        self.found_or_end(found.map(|i| pos + i), bytes.len())
+        // When the validated prefix reaches the line (or the block just
+        // searched, which had a byte that is not ASCII), the search
+        // validates as it goes: the line is then read once. Further ahead,
+        // the bytes were validated already (a field had the rest of the
+        // input checked) and only the search is left.
+        let (from, known) = if self.valid == pos || self.valid + 64 == pos {
+            (self.valid, scan_long_valid(bytes.get(self.valid..).unwrap_or_default()))
+        } else {
+            (pos, scan_long(bytes.get(pos..).unwrap_or_default()))
+        };
+        let (found, valid) = known;
+        self.valid_run(from, from + valid);
+        self.found_or_end(found.map(|i| from + i), bytes.len())
     }
 
     /// Records that `bytes[from..to]` is ASCII: if the validated prefix
     /// reaches `from`, it now reaches `to`.
     #[inline]
     pub(crate) fn ascii_run(&mut self, from: usize, to: usize) {
+        self.valid_run(from, to)
+    }
+
+    /// Records that `bytes[from..to]` is valid UTF-8 ending on a character
+    /// boundary (`from` being one): if the validated prefix reaches `from`,
+    /// it now reaches `to`.
+    #[inline]
+    pub(crate) fn valid_run(&mut self, from: usize, to: usize) {
         if self.valid >= from && to > self.valid {
             self.valid = to;
         }
@@ -445,6 +465,31 @@ pub(crate) fn scan_long(hay: &[u8]) -> (Option<usize>, usize) {
         }
     }
     (memchr::memchr2(b'\n', b'\r', hay), 0)
+}
+
+/// [`scan_long`] that also validates: the first CR or LF in `hay`, and how
+/// many leading bytes of `hay` are known to be valid UTF-8 ending on a
+/// character boundary (through the terminator when the line before it is
+/// valid; with no terminator, up to a character `hay` ends inside of). For
+/// a line whose start the validated prefix reaches, so that the prefix
+/// grows with the search instead of by a second pass. With AVX-512;
+/// elsewhere the ASCII prefix of [`scan_long`].
+#[inline]
+pub(crate) fn scan_long_valid(hay: &[u8]) -> (Option<usize>, usize) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        if Avx512Vbmi::detect().is_some() {
+            // SAFETY: AVX-512 F, BW and VBMI were just detected on this CPU.
+            #[allow(unsafe_code)]
+            return unsafe { avx512::scan_valid_vbmi(hay) };
+        }
+        if Avx512::detect().is_some() {
+            // SAFETY: AVX-512 F and BW were just detected on this CPU.
+            #[allow(unsafe_code)]
+            return unsafe { avx512::scan_valid_avx512(hay) };
+        }
+    }
+    scan_long(hay)
 }
 
 /// The portable definition of [`scan_long`], the reference in tests.
@@ -1507,6 +1552,121 @@ mod tests {
             cont.push(b'\r');
             let before = tail3(&text.as_bytes()[..cut], 0);
             check_copy(&cont, before, 0, 0);
+        }
+    }
+
+    /// What a long search returns: the terminator, and the length of the
+    /// prefix known valid.
+    type Searched = (Option<usize>, usize);
+
+    /// [`scan_long_valid`] by every implementation this CPU runs, named,
+    /// with whether it validates (the others give the ASCII prefix).
+    fn every_scan_long_valid(hay: &[u8]) -> Vec<(&'static str, bool, Searched)> {
+        #[allow(unused_mut)]
+        let mut out = alloc::vec![("dispatch", level() >= Level::Avx512, scan_long_valid(hay))];
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        {
+            if Avx512::detect().is_some() {
+                // SAFETY: AVX-512 F and BW were just detected on this CPU.
+                #[allow(unsafe_code)]
+                out.push(("avx512", true, unsafe { avx512::scan_valid_avx512(hay) }));
+            }
+            if Avx512Vbmi::detect().is_some() {
+                // SAFETY: AVX-512 F, BW and VBMI were just detected.
+                #[allow(unsafe_code)]
+                out.push(("vbmi", true, unsafe { avx512::scan_valid_vbmi(hay) }));
+            }
+        }
+        out
+    }
+
+    /// [`scan_long_valid`] on `hay` against its definition: the terminator
+    /// of the scalar search; a validated prefix that is valid UTF-8 and
+    /// ends on a character boundary; and, from the validating
+    /// implementations, exactly the line and its terminator when the line
+    /// is valid, or all of `hay` but a character it ends inside of (unless
+    /// that character begins before its last partial block).
+    fn check_scan_valid(hay: &[u8]) {
+        let found = scan_long_scalar(hay);
+        let exact = match found {
+            Some(p) => core::str::from_utf8(&hay[..p]).is_ok().then_some(p + 1),
+            None => {
+                let end = hay.len() - incomplete_tail(hay);
+                (core::str::from_utf8(&hay[..end]).is_ok() && end >= hay.len() / 64 * 64).then_some(end)
+            }
+        };
+        for (name, validates, (got, valid)) in every_scan_long_valid(hay) {
+            assert_eq!(got, found, "{name}: {hay:x?}");
+            assert!(valid <= found.map_or(hay.len(), |p| p + 1), "{name}: {valid} {hay:x?}");
+            assert!(core::str::from_utf8(&hay[..valid]).is_ok(), "{name}: {valid} {hay:x?}");
+            if validates && let Some(want) = exact {
+                assert_eq!(valid, want, "{name}: {hay:x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn scan_long_valid_matches_its_definition() {
+        // Each valid and invalid sequence, a tab (a control character that
+        // ends no line) and the line end at the edges of blocks and of
+        // groups of four, after ASCII and after a multi-byte character (the
+        // check from the first block on), with invalid bytes after the line.
+        let seqs: &[&[u8]] = &[
+            b"\xC3\xA9",
+            b"\xE6\x97\xA5",
+            b"\xF0\x9F\xA6\x80",
+            b"\xF4\x8F\xBF\xBF",
+            b"\xC0\x80",
+            b"\xE0\x80\x80",
+            b"\xED\xA0\x80",
+            b"\xF4\x90\x80\x80",
+            b"\xF8",
+            b"\xFF",
+            b"\x80",
+            b"\xE6\x97",
+            b"\xF0\x9F\xA6",
+            b"\xC3",
+            b"\t",
+        ];
+        let edges = [
+            0, 1, 2, 61, 62, 63, 64, 65, 127, 128, 191, 192, 254, 255, 256, 257, 319, 320, 383, 447, 510,
+            511, 512, 575, 640, 767, 768,
+        ];
+        for len in
+            [0, 1, 2, 3, 5, 63, 64, 65, 127, 128, 129, 200, 255, 256, 257, 300, 511, 512, 513, 700, 1030]
+        {
+            for lead in [&b""[..], "é".as_bytes()] {
+                for at in edges.into_iter().filter(|&a| a < len) {
+                    for seq in seqs {
+                        if at + seq.len() > len || at < lead.len() && at > 0 {
+                            continue;
+                        }
+                        for end in [None, Some(b'\n'), Some(b'\r')] {
+                            let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                            hay[..lead.len().min(len)].copy_from_slice(&lead[..lead.len().min(len)]);
+                            hay[at..at + seq.len()].copy_from_slice(seq);
+                            if let Some(e) = end {
+                                hay.push(e);
+                                hay.extend_from_slice(b"\xFFafter");
+                            }
+                            check_scan_valid(&hay);
+                        }
+                    }
+                }
+            }
+        }
+        // Dense multi-byte text, and mostly ASCII text with a multi-byte
+        // word now and then (groups skipped and not), cut at every point,
+        // with and without a line end there.
+        for text in
+            ["日本語のテキスト、é ß 🦀 Ελληνικά ".repeat(12), "plain words and then ünïcode, ".repeat(40)]
+        {
+            for cut in 0..text.len() {
+                let mut hay = text.as_bytes()[..cut].to_vec();
+                check_scan_valid(&hay);
+                hay.push(b'\n');
+                check_scan_valid(&hay);
+            }
         }
     }
 

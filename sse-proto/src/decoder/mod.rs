@@ -1537,11 +1537,34 @@ fn find_eol(hay: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::steps::parse_retry;
+    use super::steps::{has_nul, parse_retry};
     use super::*;
     use alloc::borrow::ToOwned;
     use alloc::format;
     use alloc::vec::Vec;
+
+    #[test]
+    fn has_nul_matches_its_definition() {
+        // A NUL at every place of ids up to 80 bytes, among bytes that a
+        // word-at-a-time test could mistake for it (0x01, 0x80, 0xFF), and
+        // none; followed by input that holds a NUL right after the id, or
+        // by too little input for a whole word.
+        for len in 0..80 {
+            for fill in [b'a', 0x01, 0x80, 0xFF, 0x81] {
+                for after in [&b"\n\0\0\0\0\0\0\0\0"[..], b"\0", b""] {
+                    let mut input = alloc::vec![b'x'; 3];
+                    input.resize(3 + len, fill);
+                    input.extend_from_slice(after);
+                    assert!(!has_nul(&input, 3, 3 + len), "{len} {fill:#x} {after:?}");
+                    for at in 3..3 + len {
+                        input[at] = 0;
+                        assert!(has_nul(&input, 3, 3 + len), "{len} {fill:#x} at {at} {after:?}");
+                        input[at] = fill;
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn short_pieces_between_line_ends_are_only_appended() {

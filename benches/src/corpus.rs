@@ -694,14 +694,23 @@ pub fn big(target_len: usize) -> Corpus {
     b.build()
 }
 
-/// (l) A hub's stream: small typed events with ids (some with `retry`),
+/// (l) A hub's stream: small typed events with UUID URN ids (some with `retry`),
 /// `data:` without the space, and a `:` heartbeat comment every few events.
 pub fn hub(target_len: usize) -> Corpus {
     let mut b = Builder::new("hub", target_len);
     let mut rng = XorShift64::new(0x0000_4B0B);
     let mut n = 0u64;
     while b.len() < target_len {
-        let id = format!("urn:uuid:{:016x}", rng.next_u64());
+        // A version 4 UUID as a URN, 45 bytes, as Mercure hubs send them.
+        let (hi, lo) = (rng.next_u64(), rng.next_u64());
+        let id = format!(
+            "urn:uuid:{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xFFFF,
+            hi & 0xFFF,
+            0x8000 | (lo >> 48) & 0x3FFF,
+            lo & 0xFFFF_FFFF_FFFF
+        );
         let data = format!(r#"{{"@id":"/books/{}","status":"{}"}}"#, rng.below(10_000), {
             let len = 8 + rng.below(40);
             alnum(&mut rng, len)

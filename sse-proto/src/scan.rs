@@ -637,6 +637,40 @@ pub(crate) trait LineCopier: Copy {
         out.extend_from_slice(&hay[..found.unwrap_or(hay.len())]);
         found
     }
+
+    /// Whether [`append_short_line`](Self::append_short_line) is worth
+    /// trying before the general copy: with AVX-512, where it is one load
+    /// and a few compares. (Elsewhere it is the portable loop, which costs
+    /// about what the general copy does.)
+    const SHORT_LINES: bool = false;
+
+    /// A short line that joins the data in `out`: when `block`, the 64
+    /// bytes from the line's value on, holds a CR or LF and the value
+    /// before it is valid UTF-8, appends an LF and the value to `out` and
+    /// returns the terminator's position in `block`. Otherwise returns
+    /// `None` with nothing appended (spare capacity may be written), and the
+    /// caller takes the line the general way. Lines of pretty-printed JSON,
+    /// one `data:` per line of a document, are a few dozen bytes each: the
+    /// general copy's setup and limits cost them more than the copy.
+    #[inline(always)]
+    fn append_short_line(self, block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
+        append_short_line_portable(block, out)
+    }
+}
+
+/// [`LineCopier::append_short_line`] for any CPU, and its reference in
+/// tests.
+#[inline]
+fn append_short_line_portable(block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
+    let upto = block.iter().position(|&b| b == b'\n' || b == b'\r')?;
+    let value = &block[..upto];
+    if !value.is_ascii() && core::str::from_utf8(value).is_err() {
+        return None;
+    }
+    out.reserve(upto + 1);
+    out.extend_from_slice(b"\n");
+    out.extend_from_slice(value);
+    Some(upto)
 }
 
 /// [`LineCopier`] for any CPU: a search, then a copy and a validation.
@@ -1390,6 +1424,63 @@ mod tests {
         assert_eq!(&out[held..], &hay[..found.unwrap_or(hay.len())], "{name} without the check");
     }
 
+    /// [`LineCopier::append_short_line`] by `copier` against its
+    /// definition: the terminator in `block`, and the value appended after
+    /// an LF when it is valid UTF-8; nothing appended otherwise.
+    fn check_short<C: LineCopier>(name: &str, copier: Option<C>, block: &[u8; 64], held: usize, room: usize) {
+        let Some(copier) = copier else { return };
+        let found = block.iter().position(|&b| b == b'\n' || b == b'\r');
+        let want = found.filter(|&p| core::str::from_utf8(&block[..p]).is_ok());
+        let mut out = BytesMut::with_capacity(held + room);
+        out.extend_from_slice(&b"held!"[..held]);
+        assert_eq!(copier.append_short_line(block, &mut out), want, "{name}: {block:x?}");
+        assert_eq!(&out[..held], &b"held!"[..held], "{name}");
+        match want {
+            Some(p) => {
+                assert_eq!(out[held], b'\n', "{name}");
+                assert_eq!(&out[held + 1..], &block[..p], "{name}");
+            }
+            None => assert_eq!(out.len(), held, "{name}"),
+        }
+    }
+
+    #[test]
+    fn append_short_line_matches_its_definition() {
+        // The terminator at every place and none; each valid and invalid
+        // sequence at every place before and across it; with and without
+        // room in the output.
+        let seqs: Vec<&[u8]> = [&b""[..]].into_iter().chain(SEQUENCES.iter().copied()).collect();
+        for end in (0..64).map(Some).chain([None]) {
+            for seq in &seqs {
+                for at in [0, 1, 2, 30, 31, 32, 33, 59, 60, 61, 62, 63] {
+                    if at + seq.len() > 64 {
+                        continue;
+                    }
+                    let mut block = [b'a'; 64];
+                    if at >= 2 && (at + end.unwrap_or(0)) % 3 == 0 {
+                        // A multi-byte character first: the check runs,
+                        // and must stop at the terminator.
+                        block[..2].copy_from_slice("é".as_bytes());
+                    }
+                    block[at..at + seq.len()].copy_from_slice(seq);
+                    if let Some(e) = end {
+                        block[e] = if e % 2 == 0 { b'\n' } else { b'\r' };
+                    }
+                    let block = &block;
+                    for (held, room) in [(0, 0), (5, 100)] {
+                        check_short("portable", Some(Portable), block, held, room);
+                        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+                        {
+                            check_short("avx2", Avx2::detect(), block, held, room);
+                            check_short("avx512", Avx512::detect(), block, held, room);
+                            check_short("vbmi", Avx512Vbmi::detect(), block, held, room);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn incomplete_tail_matches_its_definition() {
         // Every last three bytes (and every shorter input), after one byte
@@ -1555,6 +1646,28 @@ mod tests {
         }
     }
 
+    /// Valid characters of every length, invalid sequences of each kind
+    /// (overlong, surrogate, past U+10FFFF, a byte that is never UTF-8, a
+    /// stray continuation), cut characters, and a tab (a control character
+    /// that ends no line).
+    const SEQUENCES: &[&[u8]] = &[
+        b"\xC3\xA9",
+        b"\xE6\x97\xA5",
+        b"\xF0\x9F\xA6\x80",
+        b"\xF4\x8F\xBF\xBF",
+        b"\xC0\x80",
+        b"\xE0\x80\x80",
+        b"\xED\xA0\x80",
+        b"\xF4\x90\x80\x80",
+        b"\xF8",
+        b"\xFF",
+        b"\x80",
+        b"\xE6\x97",
+        b"\xF0\x9F\xA6",
+        b"\xC3",
+        b"\t",
+    ];
+
     /// What a long search returns: the terminator, and the length of the
     /// prefix known valid.
     type Searched = (Option<usize>, usize);
@@ -1611,23 +1724,7 @@ mod tests {
         // ends no line) and the line end at the edges of blocks and of
         // groups of four, after ASCII and after a multi-byte character (the
         // check from the first block on), with invalid bytes after the line.
-        let seqs: &[&[u8]] = &[
-            b"\xC3\xA9",
-            b"\xE6\x97\xA5",
-            b"\xF0\x9F\xA6\x80",
-            b"\xF4\x8F\xBF\xBF",
-            b"\xC0\x80",
-            b"\xE0\x80\x80",
-            b"\xED\xA0\x80",
-            b"\xF4\x90\x80\x80",
-            b"\xF8",
-            b"\xFF",
-            b"\x80",
-            b"\xE6\x97",
-            b"\xF0\x9F\xA6",
-            b"\xC3",
-            b"\t",
-        ];
+        let seqs = SEQUENCES;
         let edges = [
             0, 1, 2, 61, 62, 63, 64, 65, 127, 128, 191, 192, 254, 255, 256, 257, 319, 320, 383, 447, 510,
             511, 512, 575, 640, 767, 768,

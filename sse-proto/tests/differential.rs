@@ -238,8 +238,32 @@ fn long_events() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(event, 1..8).prop_map(|events| events.concat())
 }
 
+/// Events of many short `data` lines, as pretty-printed JSON is sent (one
+/// line of the document per `data:` line), with the bytes that stop a
+/// plain run among them, ended by LF, CR or CRLF.
+fn short_line_events() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        6 => (1usize..40, any::<u8>()).prop_map(|(n, seed)| (0..n).map(|i| b'a' + ((i as u8).wrapping_add(seed) % 26)).collect::<Vec<u8>>()),
+        1 => prop::sample::select(STOPS).prop_map(<[u8]>::to_vec),
+    ];
+    let line = (prop::sample::select(LINE_STARTS), prop::collection::vec(piece, 0..3), eol())
+        .prop_map(|(name, pieces, eol)| [name.to_vec(), pieces.concat(), eol.to_vec()].concat());
+    let event = (prop::collection::vec(line, 1..30), eol())
+        .prop_map(|(lines, eol)| [lines.concat(), eol.to_vec()].concat());
+    prop::collection::vec(event, 1..6).prop_map(|events| events.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn short_line_events_agree_with_the_naive_decoder(input in short_line_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), mode in mode()) {
+        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        let want = naive::decode(&input);
+        let (events, last_id, _) = run_incremental(&chunks(&input, cuts), mode);
+        prop_assert_eq!(&events, &want.events);
+        prop_assert_eq!(&last_id, &want.last_event_id);
+    }
 
     #[test]
     fn long_multi_line_events_agree_with_the_naive_decoder(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), mode in mode()) {
@@ -251,7 +275,7 @@ proptest! {
     }
 
     #[test]
-    fn long_multi_line_events_within_limits(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), max_line in 16usize..400, max_data in prop_oneof![16usize..800, 800usize..6000], mode in mode()) {
+    fn long_multi_line_events_within_limits(input in prop_oneof![long_events(), short_line_events()], cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), max_line in 16usize..400, max_data in prop_oneof![16usize..800, 800usize..6000], mode in mode()) {
         // Limits the lines and events of these streams often reach: the events
         // before the error are the naive decoder's, the error is reported only
         // if a limit was really passed, and the numbers it carries are right.

@@ -96,15 +96,65 @@ pub(super) fn gather_lines_with<C: LineCopier>(
     st: &mut State,
 ) -> bool {
     loop {
+        let start = st.pos;
         if !gather_data_line(copier, bytes, chunk, cur, st) {
             return false;
         }
         // The next line, if it is `data` too, while the block is short
-        // enough not to need compacting.
-        if st.pos > COMPACT_AT || bytes.get(st.pos..st.pos + 5) != Some(b"data:") {
-            return true;
+        // enough not to need compacting: after a short line, likely short
+        // too, on its own path (a long line would only be looked at twice).
+        let short = C::SHORT_LINES && st.pos - start <= 64;
+        loop {
+            if st.pos > COMPACT_AT || bytes.get(st.pos..st.pos + 5) != Some(b"data:") {
+                return true;
+            }
+            if !short || !short_data_line(copier, bytes, cur, st) {
+                break;
+            }
         }
     }
+}
+
+/// A `data` line after the first of its block whose value ends within the
+/// 64 bytes from its start, appended to `data_buf` by
+/// [`LineCopier::append_short_line`]: what [`gather_data_line`] would do,
+/// without its setup. Returns false, having changed nothing, when the line
+/// is not such a line (or the limits are near, or the bytes are not valid
+/// UTF-8): [`gather_data_line`] takes it then.
+#[inline(always)]
+fn short_data_line<C: LineCopier>(copier: C, bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+    let start = st.pos;
+    // `data_buf` holds the block's data so far (see `gather_setup`), and no
+    // line is being resumed or was searched already (the general path
+    // searches on from where that stopped).
+    if !matches!(st.data, Data::Many | Data::One(Val::Owned(_)))
+        || st.resume.is_some()
+        || cur.scan + cur.mask_len > start
+    {
+        return false;
+    }
+    let Some(&first) = bytes.get(start + 5) else {
+        return false;
+    };
+    let value_start = start + 6 - usize::from(first != b' ');
+    let Some(block) = bytes.get(value_start..value_start + 64) else {
+        return false;
+    };
+    // Within both limits, wherever the line ends in the block.
+    if st.data_buf.len() + 65 > st.config.max_data_len || value_start - start + 64 > st.config.max_line_len {
+        return false;
+    }
+    let Some(upto) = copier.append_short_line(block.try_into().expect("64 bytes"), &mut st.data_buf) else {
+        return false;
+    };
+    let end = value_start + upto;
+    st.data = Data::Many;
+    // The line and its (ASCII) terminator are valid.
+    cur.ascii_run(start, end + 1);
+    let next = after_line_end(bytes, end, st);
+    cur.searched_to(next);
+    st.pos = next;
+    true
 }
 
 /// One line of [`gather_data_lines`].

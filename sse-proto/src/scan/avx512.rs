@@ -50,6 +50,16 @@ impl Avx512Vbmi {
 
 impl LineCopier for Avx512Vbmi {
     const SKIPS_CHECK: bool = true;
+    const SHORT_LINES: bool = true;
+
+    #[inline(always)]
+    fn append_short_line(self, block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
+        // SAFETY: as for `copy_line`.
+        #[allow(unsafe_code)]
+        unsafe {
+            short_line_vbmi(block, out)
+        }
+    }
 
     #[inline(always)]
     fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
@@ -73,6 +83,16 @@ impl LineCopier for Avx512Vbmi {
 
 impl LineCopier for Avx512 {
     const SKIPS_CHECK: bool = true;
+    const SHORT_LINES: bool = true;
+
+    #[inline(always)]
+    fn append_short_line(self, block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
+        // SAFETY: as for `copy_line`.
+        #[allow(unsafe_code)]
+        unsafe {
+            short_line_avx512(block, out)
+        }
+    }
 
     #[inline(always)]
     fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
@@ -242,7 +262,8 @@ macro_rules! utf8_kernels {
         $copy_valid:ident,
         $copy_impl:ident,
         $valid:ident,
-        $scan_valid:ident
+        $scan_valid:ident,
+        $short:ident
     ) => {
         /// [`LineCopier::copy_line`] with AVX-512: the copy below, with the check.
         #[target_feature(enable = $features)]
@@ -476,6 +497,43 @@ macro_rules! utf8_kernels {
             errors = _mm512_or_si512(errors, $errors(prev, _mm512_setzero_si512()));
             _mm512_test_epi8_mask(errors, errors) == 0
         }
+        /// [`LineCopier::append_short_line`] with AVX-512: one load, two
+        /// compares for the terminator, one test for ASCII (the lookups only
+        /// when the value is not), one masked byte store of the LF and one
+        /// store of the block.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $short(block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
+            let v = load64(block);
+            let mask = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8))
+                | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8));
+            if mask == 0 {
+                return None;
+            }
+            let upto = mask.trailing_zeros() as usize;
+            if _mm512_movepi8_mask(v) & !(u64::MAX << upto) != 0 {
+                // The flags up to the terminator count: a character it
+                // cuts is flagged at the terminator.
+                let e = $errors(_mm512_setzero_si512(), v);
+                if _mm512_test_epi8_mask(e, e) & (u64::MAX >> (63 - upto)) != 0 {
+                    return None;
+                }
+            }
+            out.reserve(65);
+            // SAFETY: `reserve` left at least 65 bytes of spare capacity:
+            // the LF and the 64 bytes of the block after it are written
+            // there, and `set_len` covers the LF and the `upto` bytes of
+            // the value.
+            #[allow(unsafe_code)]
+            unsafe {
+                let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+                dst.write(b'\n');
+                _mm512_storeu_si512(dst.add(1).cast(), v);
+                out.set_len(out.len() + 1 + upto);
+            }
+            Some(upto)
+        }
+
         /// [`super::scan_long_valid`] with AVX-512: the first CR or LF of
         /// `hay`, and how many leading bytes of `hay` are known to be valid
         /// UTF-8 ending on a character boundary. While the line is ASCII, a
@@ -631,7 +689,8 @@ utf8_kernels!(
     copy_valid_avx512,
     copy_avx512,
     valid_utf8_avx512,
-    scan_valid_avx512
+    scan_valid_avx512,
+    short_line_avx512
 );
 utf8_kernels!(
     "avx512f,avx512bw,avx512vbmi",
@@ -640,7 +699,8 @@ utf8_kernels!(
     copy_valid_vbmi,
     copy_vbmi,
     valid_utf8_vbmi,
-    scan_valid_vbmi
+    scan_valid_vbmi,
+    short_line_vbmi
 );
 
 /// [`super::scan_long`] with AVX-512: a block of 64 bytes is one load and

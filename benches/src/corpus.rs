@@ -862,6 +862,46 @@ pub fn anthropic(target_len: usize) -> Corpus {
     b.build()
 }
 
+/// (o) JSON documents pretty-printed with two-space indents, one line of
+/// the document per `data:` line (as servers that pretty-print send them):
+/// an order of 1 to 4 items, a customer's name (accented or in another
+/// script one time in three), 20 to 40 lines of 2 to 40 bytes, with an
+/// `event` and an `id`.
+pub fn pretty(target_len: usize) -> Corpus {
+    const NAMES: &[&str] =
+        &["Anna Schmidt", "José Álvarez", "Zoë Martin", "Łukasz Nowak", "李雷", "Ahmed Hassan"];
+    let mut b = Builder::new("pretty", target_len);
+    let mut rng = XorShift64::new(0x0097_E77F);
+    let mut n = 0u64;
+    while b.len() < target_len {
+        let mut doc = vec![
+            "{".to_owned(),
+            format!(r#"  "id": {n},"#),
+            r#"  "customer": {"#.to_owned(),
+            format!(r#"    "name": "{}","#, NAMES[rng.below(NAMES.len())]),
+            format!(r#"    "tier": "{}""#, ["gold", "silver", "basic"][rng.below(3)]),
+            "  },".to_owned(),
+            r#"  "items": ["#.to_owned(),
+        ];
+        let items = 1 + rng.below(4);
+        for i in 0..items {
+            doc.push("    {".to_owned());
+            doc.push(format!(r#"      "sku": "A-{}","#, rng.below(10_000)));
+            doc.push(format!(r#"      "qty": {},"#, 1 + rng.below(5)));
+            doc.push(format!(r#"      "price": {}.{:02}"#, rng.below(200), rng.below(100)));
+            doc.push(if i + 1 == items { "    }" } else { "    }," }.to_owned());
+        }
+        doc.push("  ],".to_owned());
+        let note = 8 + rng.below(30);
+        doc.push(format!(r#"  "note": "{}""#, prose(&mut rng, note, 6)));
+        doc.push("}".to_owned());
+        let id = n.to_string();
+        b.data_block(&[Line::Field("event", "order"), Line::Field("id", &id)], &doc);
+        n += 1;
+    }
+    b.build()
+}
+
 /// The corpus of [`all`] called `name`, built alone.
 pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
     let make: fn(usize) -> Corpus = match name {
@@ -880,6 +920,7 @@ pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
         "hub" => hub,
         "openai" => openai,
         "anthropic" => anthropic,
+        "pretty" => pretty,
         _ => return None,
     };
     Some(make(target_len))
@@ -890,8 +931,9 @@ pub fn named(name: &str, target_len: usize) -> Option<Corpus> {
 /// text), LLM token streams (ASCII-heavy, and in several scripts), CJK
 /// text, a CRLF mix; then shapes beyond those: emoji-dense chat, Cyrillic
 /// and Greek news, large one-line JSON, 64 KiB events, a hub's small typed
-/// events with heartbeats; and the streams of two language model APIs as
-/// they are sent, field for field.
+/// events with heartbeats; the streams of two language model APIs as they
+/// are sent, field for field; and pretty-printed JSON, a `data:` line per
+/// line of the document.
 pub fn all(target_len: usize) -> Vec<Corpus> {
     vec![
         small_events(target_len),
@@ -909,6 +951,7 @@ pub fn all(target_len: usize) -> Vec<Corpus> {
         hub(target_len),
         openai(target_len),
         anthropic(target_len),
+        pretty(target_len),
     ]
 }
 

@@ -54,7 +54,7 @@
 //! | `compact` | a block outgrows 64 KiB, or its chunk ends before it | values are copied out, lines dropped; positions rebased | `long_blocks_are_compacted_without_changing_events` |
 //! | `build`, inline event | fields fit in 64 bytes | the spans, shifted by the copy, point at validated values; the event is staged in `State::staged` and built by the inlined `poll_event` in its caller (`Staged`) | `copied_events_are_inline_or_shared_by_size`, `small_events_of_a_kept_chunk_are_inline` |
 //! | `build`, slice of the chunk | a larger event whole in one chunk | the block is the first `total` bytes of the source; an inherited last event ID of up to 32 bytes is held in the event (`OWN_ID_CAP`), a longer one shared | `single_line_data_is_a_slice_of_the_input`, `slices_of_the_input_carry_an_inherited_id_of_any_length` |
-//! | `build`, gathered event | several `data` lines (or data that outlived its chunk) | the event shares `data_buf`'s allocation, or gets a copy of its own when that allocation is more than 4 times its size (the buffer is then kept) | `copied_events_are_inline_or_shared_by_size`, `differential` |
+//! | `build`, gathered event | several `data` lines (or data that outlived its chunk) | the event shares `data_buf`'s allocation; one more than 8 times its size and 8 KiB (left by a large event) is first replaced by one of 8 times the event, which the next events share (`PIN_RATIO`, `PIN_FREE`) | `copied_events_are_inline_or_shared_by_size`, `differential` |
 //! | `poll_event_ref` | lent events | the block stays at the front until the next `&mut` call (`pending`) | `differential` with `lend` |
 
 use alloc::string::String;
@@ -321,6 +321,18 @@ struct Resume {
 /// allocation with the events before and after them (see
 /// `State::owned_event`); a larger one takes the allocation for itself.
 const SHARED_EVENT_MAX: usize = 16 * 1024;
+
+/// An event gathered in `data_buf` shares its allocation unless that is
+/// more than this many times the event's size and more than [`PIN_FREE`]:
+/// then the allocation is replaced by one of `PIN_RATIO` times the event
+/// (see `State::owned_event`), so that a kept event never pins much more
+/// memory than it holds.
+const PIN_RATIO: usize = 8;
+
+/// Allocations up to this size are shared by the events gathered in them
+/// whatever their size: less than a chunk, which a single-line event that
+/// is a slice of it pins.
+const PIN_FREE: usize = 8 * 1024;
 
 /// A block longer than this (comments, unknown fields) is compacted: its
 /// values are copied out and its lines dropped, so the decoder's memory does

@@ -5,13 +5,14 @@ decoders on text they were not tuned on:
     SSE_BENCH_FILES=$(ls -d DIR/* | paste -sd,) \
         cargo run --release -p sse-benches --example interleaved -- 5 decode
 
-Ten streams of MIB MiB each (default 4), the same on every run: OpenAI's
+Twelve streams of MIB MiB each (default 4), the same on every run: OpenAI's
 and Anthropic's streams with their real field sets and tokens in several
 scripts; log tails of 10 to 40 `data:` lines an event; news articles as
 one-line JSON in Hindi, Arabic and Thai; random text from every Unicode
 plane, 1 to 4 lines an event; large one-line JSON with CRLF endings, a type
 and a 32-digit id; heartbeat comments between small events; accented
-European text over 2 to 8 lines.
+European text over 2 to 8 lines; a Mercure hub's updates (JSON-LD with a
+UUID URN id); pretty-printed JSON, one `data:` line per line.
 """
 import json
 import os
@@ -96,3 +97,17 @@ out('heartbeats', hb)
 def eu(i):
     return f"id: {i}\n" + ''.join("data: " + prose('latin', random.randint(10, 80)) + "\n" for _ in range(random.randint(2,8))) + "\n"
 out('latin-multiline', eu)
+
+# A Mercure hub: JSON-LD updates, each with a version 4 UUID as a URN id
+def mercure(i):
+    u = "%032x" % random.getrandbits(128)
+    urn = f"urn:uuid:{u[:8]}-{u[8:12]}-4{u[13:16]}-a{u[17:20]}-{u[20:]}"
+    d = {"@id": f"https://example.com/books/{i}", "@type": "Book", "title": prose('latin', random.randint(2, 6)), "price": random.randint(1, 99)}
+    return f"id: {urn}\ndata: " + json.dumps(d, ensure_ascii=False) + "\n\n"
+out('mercure', mercure)
+
+# Pretty-printed JSON, one data: line per line of the document
+def pretty(i):
+    d = {"id": i, "user": {"name": prose(random.choice(['latin', 'ascii', 'arabic']), 2), "roles": ["admin", "editor"][:random.randint(1, 2)]}, "items": [{"sku": f"A-{random.randint(1, 9999)}", "qty": random.randint(1, 5)} for _ in range(random.randint(1, 4))]}
+    return "event: order\n" + ''.join("data: " + l + "\n" for l in json.dumps(d, ensure_ascii=False, indent=2).split("\n")) + "\n"
+out('pretty-json', pretty)

@@ -108,7 +108,18 @@ pub(super) fn gather_lines_with<C: LineCopier>(
             if st.pos > COMPACT_AT || bytes.get(st.pos..st.pos + 5) != Some(b"data:") {
                 return true;
             }
-            if !short || !short_data_line(copier, bytes, cur, st) {
+            if !short {
+                break;
+            }
+            // Where the value starts is a branch, not arithmetic on the
+            // byte after the colon: the next line's load then waits only
+            // for this line's end, not for a load of that byte too.
+            let taken = match bytes.get(st.pos + 5) {
+                Some(b' ') => short_data_line::<C, 6>(copier, bytes, cur, st),
+                Some(_) => short_data_line::<C, 5>(copier, bytes, cur, st),
+                None => false,
+            };
+            if !taken {
                 break;
             }
         }
@@ -120,9 +131,15 @@ pub(super) fn gather_lines_with<C: LineCopier>(
 /// [`LineCopier::append_short_line`]: what [`gather_data_line`] would do,
 /// without its setup. Returns false, having changed nothing, when the line
 /// is not such a line (or the limits are near, or the bytes are not valid
-/// UTF-8): [`gather_data_line`] takes it then.
+/// UTF-8): [`gather_data_line`] takes it then. `PREFIX` is the length of
+/// `data:` and its optional space, which the caller looked at.
 #[inline(always)]
-fn short_data_line<C: LineCopier>(copier: C, bytes: &[u8], cur: &mut Cursor, st: &mut State) -> bool {
+fn short_data_line<C: LineCopier, const PREFIX: usize>(
+    copier: C,
+    bytes: &[u8],
+    cur: &mut Cursor,
+    st: &mut State,
+) -> bool {
     let start = st.pos;
     // `data_buf` holds the block's data so far (see `gather_setup`), and no
     // line is being resumed or was searched already (the general path
@@ -133,10 +150,7 @@ fn short_data_line<C: LineCopier>(copier: C, bytes: &[u8], cur: &mut Cursor, st:
     {
         return false;
     }
-    let Some(&first) = bytes.get(start + 5) else {
-        return false;
-    };
-    let value_start = start + 6 - usize::from(first != b' ');
+    let value_start = start + PREFIX;
     let Some(block) = bytes.get(value_start..value_start + 64) else {
         return false;
     };

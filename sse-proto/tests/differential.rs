@@ -253,6 +253,37 @@ fn short_line_events() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(event, 1..6).prop_map(|events| events.concat())
 }
 
+/// Events of news as one long line of multi-byte text (1 to 3 KiB of Thai,
+/// Devanagari or CJK, the bytes that stop a plain run now and then), after
+/// a type and an id: in inputs of several KiB, the lines count as long and
+/// the search validates each from where the validated prefix stopped, in
+/// the event's first lines.
+fn long_multi_byte_line_events() -> impl Strategy<Value = Vec<u8>> {
+    const TEXT: &[&str] = &["ข่าววันนี้ ", "समाचार आज ", "今日のニュース、", "新闻 ", "word "];
+    let piece = prop_oneof![
+        12 => prop::sample::select(TEXT).prop_map(|t| t.as_bytes().to_vec()),
+        1 => prop::sample::select(STOPS).prop_map(<[u8]>::to_vec),
+    ];
+    let event = (prop::collection::vec(piece, 60..240), eol(), 0u32..1000).prop_map(|(pieces, eol, n)| {
+        [format!("event: ข่าว\nid: {n}\ndata: ").into_bytes(), pieces.concat(), eol.to_vec(), eol.to_vec()]
+            .concat()
+    });
+    prop::collection::vec(event, 3..8).prop_map(|events| events.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn long_multi_byte_lines_agree_with_the_naive_decoder(input in long_multi_byte_line_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4), mode in mode()) {
+        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        let want = naive::decode(&input);
+        let (events, last_id, _) = run_incremental(&chunks(&input, cuts), mode);
+        prop_assert_eq!(&events, &want.events);
+        prop_assert_eq!(&last_id, &want.last_event_id);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 

@@ -42,7 +42,7 @@
 //! | blank line after a field (`parse_lines`) | the byte after a field line's end is CR or LF | a line that starts with its terminator is blank: the block is dispatched at once, its end found by `after_line_end` as for any line (a CR that ends the input sets `Edge::Cr`); the blank line's terminators, read directly, are skipped by the cursor and, being ASCII, extend the validated prefix | `a_blank_line_right_after_a_field_ends_its_block`, `differential` |
 //! | `Decoder::rest_if_drained` | an event handed out by `poll_event` was the last of the input (no chunk, no carry buffer left) | as when a poll finds nothing (`at_rest`): the next poll returns at once, without its out-of-line call | `the_last_event_of_the_input_leaves_the_decoder_at_rest`, `differential` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
-//! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked; with AVX-512, in an input of 4 KiB or more, long lines the search checked as it went, `scan::scan_long_valid`, from where the prefix reached) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `scan_long_valid_matches_its_definition`, `long_lines_are_validated_as_they_are_searched`; `differential_utf8` (invalid UTF-8 at every block edge) |
+//! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked; with AVX-512, in an input of 4 KiB or more, long lines the search checked as it went, `scan::scan_long_valid`, from where the prefix reached: the line's start, a block before it, or, after a line of 1 KiB or more (`Cursor::long_lines`), two blocks before it, the line ends there passed over) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `scan_long_valid_matches_its_definition`, `scan_long_valid_passes_over_the_line_ends_before_skip`, `long_lines_are_validated_as_they_are_searched`, `long_lines_are_validated_from_where_the_prefix_stopped`; `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
 //! | `gather` | a `data:` line with the block's data non-empty (or the last event had several lines), no mask pending | the copy's UTF-8 verdict covers the whole value (after `before`); invalid text goes back to the steps | `copy_line_*` unit tests, `long_multi_line_events_*`, `differential_utf8` |
 //! | `gather`, validated ahead | with AVX-512, a line not resumed whose every reachable byte lies before `Cursor::valid` (a field before it had the rest of the input checked, `field_is_valid`) | the validated prefix holds (as for short fields): the copy searches and copies without checking (`LineCopier::copy_valid_line`) | `lines_validated_ahead_are_copied_without_a_second_check`, `copy_line_matches_its_definition` (each copier without the check), `differential_utf8` |
@@ -913,7 +913,7 @@ impl Decoder {
     fn took_chunk(&mut self) {
         self.wake();
         self.settle();
-        self.ext_cur = Cursor::default();
+        self.ext_cur.reset();
         // As in `admit`: while less than a line's worth is buffered, no
         // line can be too long. (`ext` is left in place: moved out, it would
         // be loaded at other widths than it was just stored.)
@@ -958,7 +958,7 @@ impl Decoder {
             // `buf` may still hold an unterminated line: `poll_event` joins
             // it with the start of this chunk, and parses the rest in place.
             self.ext = bytes;
-            self.ext_cur = Cursor::default();
+            self.ext_cur.reset();
         } else if self.ext.is_empty() {
             // A few bytes are cheaper to copy than to keep.
             self.buf.extend_from_slice(&bytes);
@@ -981,7 +981,7 @@ impl Decoder {
         }
         self.buf.extend_from_slice(&self.ext);
         self.ext = Bytes::new();
-        self.ext_cur = Cursor::default();
+        self.ext_cur.reset();
     }
 
     /// Bookkeeping shared by the feeds: updates the length of the trailing
@@ -1081,9 +1081,9 @@ impl Decoder {
         self.quiet = false;
         self.pending = None;
         self.buf.clear();
-        self.buf_cur = Cursor::default();
+        self.buf_cur.reset();
         self.ext = Bytes::new();
-        self.ext_cur = Cursor::default();
+        self.ext_cur.reset();
         self.tail_len = 0;
         self.tail_known = false;
     }
@@ -1389,7 +1389,7 @@ impl Decoder {
                         None => {
                             self.buf.extend_from_slice(&self.ext);
                             self.ext = Bytes::new();
-                            self.ext_cur = Cursor::default();
+                            self.ext_cur.reset();
                         }
                     }
                     continue;
@@ -1430,9 +1430,9 @@ impl Decoder {
         } else if n == BOM.len() {
             let from_buf = self.buf.len().min(BOM.len());
             self.buf.advance(from_buf);
-            self.buf_cur = Cursor::default();
+            self.buf_cur.reset();
             self.ext.advance(BOM.len() - from_buf);
-            self.ext_cur = Cursor::default();
+            self.ext_cur.reset();
             self.st.life.set_edge(Edge::Lines);
         }
         self.st.life.edge() != Edge::Bom

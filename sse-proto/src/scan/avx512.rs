@@ -535,7 +535,8 @@ macro_rules! utf8_kernels {
         }
 
         /// [`super::scan_long_valid`] with AVX-512: the first CR or LF of
-        /// `hay`, and how many leading bytes of `hay` are known to be valid
+        /// `hay` from `skip` on (those before are checked as text), and how
+        /// many leading bytes of `hay` are known to be valid
         /// UTF-8 ending on a character boundary. While the line is ASCII, a
         /// block is one compare, as in [`scan_long_avx512`]; from the first
         /// block that is not, each block also takes the lookups of the
@@ -548,11 +549,20 @@ macro_rules! utf8_kernels {
         /// character it ends inside of, when the bytes before that are
         /// valid; otherwise the ASCII prefix.
         #[target_feature(enable = $features)]
-        pub(crate) fn $scan_valid(hay: &[u8]) -> (Option<usize>, usize) {
+        pub(crate) fn $scan_valid(hay: &[u8], skip: usize) -> (Option<usize>, usize) {
             let lf = _mm512_set1_epi8(b'\n' as i8);
             let cr = _mm512_set1_epi8(b'\r' as i8);
             let flag = _mm512_set1_epi8(0x0E);
-            let terminators = |v| _mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr);
+            // The line ends of the block at `at`, but for those before
+            // `skip` (the caller reported them).
+            let terminators = |v, at: usize| {
+                let keep = match skip.checked_sub(at) {
+                    None | Some(0) => u64::MAX,
+                    Some(n) if n < 64 => u64::MAX << n,
+                    Some(_) => 0,
+                };
+                (_mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr)) & keep
+            };
             let mut at = 0;
             // The ASCII prefix: one signed compare a block flags a control
             // character up to CR or a byte that is not ASCII.
@@ -563,7 +573,7 @@ macro_rules! utf8_kernels {
                         // Checked from this block on.
                         break;
                     }
-                    let mask = terminators(v);
+                    let mask = terminators(v, at);
                     if mask != 0 {
                         let upto = mask.trailing_zeros() as usize;
                         return (Some(at + upto), at + upto + 1);
@@ -580,10 +590,10 @@ macro_rules! utf8_kernels {
             // it does, and whether the line is valid (the flags of the lanes
             // up to the terminator count: a character it cuts is flagged at
             // the terminator).
-            let step = |v: __m512i, prev: &mut __m512i, errors: &mut __m512i| {
+            let step = |v: __m512i, at: usize, prev: &mut __m512i, errors: &mut __m512i| {
                 let e = $errors(*prev, v);
                 if _mm512_cmplt_epu8_mask(v, flag) != 0 {
-                    let mask = terminators(v);
+                    let mask = terminators(v, at);
                     if mask != 0 {
                         let upto = mask.trailing_zeros() as usize;
                         let valid = _mm512_test_epi8_mask(*errors, *errors) == 0
@@ -608,7 +618,7 @@ macro_rules! utf8_kernels {
             for _ in 0..2 {
                 let Some(c) = hay.get(at..at + 64) else { break };
                 let v = load64(c.try_into().expect("64 bytes"));
-                if let Some((upto, valid)) = step(v, &mut prev, &mut errors) {
+                if let Some((upto, valid)) = step(v, at, &mut prev, &mut errors) {
                     let end = at + upto;
                     return (Some(end), if valid { end + 1 } else { ascii });
                 }
@@ -639,7 +649,7 @@ macro_rules! utf8_kernels {
                     continue;
                 }
                 for (k, v) in v.into_iter().enumerate() {
-                    if let Some((upto, valid)) = step(v, &mut prev, &mut errors) {
+                    if let Some((upto, valid)) = step(v, at + 64 * k, &mut prev, &mut errors) {
                         let end = at + 64 * k + upto;
                         return (Some(end), if valid { end + 1 } else { ascii });
                     }
@@ -648,7 +658,7 @@ macro_rules! utf8_kernels {
             }
             while let Some(c) = hay.get(at..at + 64) {
                 let v = load64(c.try_into().expect("64 bytes"));
-                if let Some((upto, valid)) = step(v, &mut prev, &mut errors) {
+                if let Some((upto, valid)) = step(v, at, &mut prev, &mut errors) {
                     let end = at + upto;
                     return (Some(end), if valid { end + 1 } else { ascii });
                 }
@@ -658,7 +668,7 @@ macro_rules! utf8_kernels {
             // are ASCII and no terminator.
             let rest = &hay[at..];
             let v = load_prefix(rest, rest.len());
-            let mask = terminators(v);
+            let mask = terminators(v, at);
             let valid_before = _mm512_test_epi8_mask(errors, errors) == 0;
             if mask != 0 {
                 let upto = mask.trailing_zeros() as usize;

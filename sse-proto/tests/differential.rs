@@ -253,6 +253,17 @@ fn short_line_events() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(event, 1..6).prop_map(|events| events.concat())
 }
 
+/// `input` cut at `cuts` and decoded in `mode`: the events and the last
+/// event ID are the naive decoder's.
+fn agrees_at_cuts(input: &[u8], cuts: &[prop::sample::Index], mode: Mode) -> Result<(), TestCaseError> {
+    let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+    let want = naive::decode(input);
+    let (events, last_id, _) = run_incremental(&chunks(input, cuts), mode);
+    prop_assert_eq!(&events, &want.events);
+    prop_assert_eq!(&last_id, &want.last_event_id);
+    Ok(())
+}
+
 /// Events of news as one long line of multi-byte text (1 to 3 KiB of Thai,
 /// Devanagari or CJK, the bytes that stop a plain run now and then), after
 /// a type and an id: in inputs of several KiB, the lines count as long and
@@ -276,11 +287,7 @@ proptest! {
 
     #[test]
     fn long_multi_byte_lines_agree_with_the_naive_decoder(input in long_multi_byte_line_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4), mode in mode()) {
-        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
-        let want = naive::decode(&input);
-        let (events, last_id, _) = run_incremental(&chunks(&input, cuts), mode);
-        prop_assert_eq!(&events, &want.events);
-        prop_assert_eq!(&last_id, &want.last_event_id);
+        agrees_at_cuts(&input, &cuts, mode)?;
     }
 }
 
@@ -289,20 +296,12 @@ proptest! {
 
     #[test]
     fn short_line_events_agree_with_the_naive_decoder(input in short_line_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), mode in mode()) {
-        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
-        let want = naive::decode(&input);
-        let (events, last_id, _) = run_incremental(&chunks(&input, cuts), mode);
-        prop_assert_eq!(&events, &want.events);
-        prop_assert_eq!(&last_id, &want.last_event_id);
+        agrees_at_cuts(&input, &cuts, mode)?;
     }
 
     #[test]
     fn long_multi_line_events_agree_with_the_naive_decoder(input in long_events(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6), mode in mode()) {
-        let cuts = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
-        let want = naive::decode(&input);
-        let (events, last_id, _) = run_incremental(&chunks(&input, cuts), mode);
-        prop_assert_eq!(&events, &want.events);
-        prop_assert_eq!(&last_id, &want.last_event_id);
+        agrees_at_cuts(&input, &cuts, mode)?;
     }
 
     #[test]

@@ -48,71 +48,48 @@ impl Avx512Vbmi {
     }
 }
 
-impl LineCopier for Avx512Vbmi {
-    const SKIPS_CHECK: bool = true;
-    const SHORT_LINES: bool = true;
+/// The [`LineCopier`] of a CPU type: its kernels, which a value of the
+/// type proves the CPU can run (the type is only made by its `detect`,
+/// after the features the kernels are compiled for were found).
+macro_rules! line_copier {
+    ($ty:ty, $copy_line:ident, $copy_valid:ident, $short:ident) => {
+        impl LineCopier for $ty {
+            const SKIPS_CHECK: bool = true;
+            const SHORT_LINES: bool = true;
 
-    #[inline(always)]
-    fn append_short_line(self, block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
-        // SAFETY: as for `copy_line`.
-        #[allow(unsafe_code)]
-        unsafe {
-            short_line_vbmi(block, out)
-        }
-    }
+            #[inline(always)]
+            fn append_short_line(self, block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
+                // SAFETY: a value of this type is only made by `detect`, after
+                // the features the kernel is compiled for were found on this CPU.
+                #[allow(unsafe_code)]
+                unsafe {
+                    $short(block, out)
+                }
+            }
 
-    #[inline(always)]
-    fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
-        // SAFETY: an `Avx512Vbmi` value is only made by `detect`, after
-        // AVX-512 F, BW and VBMI were found on this CPU.
-        #[allow(unsafe_code)]
-        unsafe {
-            copy_line_vbmi(hay, before, out)
-        }
-    }
+            #[inline(always)]
+            fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
+                // SAFETY: as for `append_short_line`.
+                #[allow(unsafe_code)]
+                unsafe {
+                    $copy_line(hay, before, out)
+                }
+            }
 
-    #[inline(always)]
-    fn copy_valid_line(self, hay: &[u8], out: &mut BytesMut) -> Option<usize> {
-        // SAFETY: as for `copy_line`.
-        #[allow(unsafe_code)]
-        unsafe {
-            copy_valid_vbmi(hay, out)
+            #[inline(always)]
+            fn copy_valid_line(self, hay: &[u8], out: &mut BytesMut) -> Option<usize> {
+                // SAFETY: as for `append_short_line`.
+                #[allow(unsafe_code)]
+                unsafe {
+                    $copy_valid(hay, out)
+                }
+            }
         }
-    }
+    };
 }
 
-impl LineCopier for Avx512 {
-    const SKIPS_CHECK: bool = true;
-    const SHORT_LINES: bool = true;
-
-    #[inline(always)]
-    fn append_short_line(self, block: &[u8; 64], out: &mut BytesMut) -> Option<usize> {
-        // SAFETY: as for `copy_line`.
-        #[allow(unsafe_code)]
-        unsafe {
-            short_line_avx512(block, out)
-        }
-    }
-
-    #[inline(always)]
-    fn copy_line(self, hay: &[u8], before: [u8; 3], out: &mut BytesMut) -> (Option<usize>, bool) {
-        // SAFETY: an `Avx512` value is only made by `detect`, after AVX-512
-        // F and BW were found on this CPU.
-        #[allow(unsafe_code)]
-        unsafe {
-            copy_line_avx512(hay, before, out)
-        }
-    }
-
-    #[inline(always)]
-    fn copy_valid_line(self, hay: &[u8], out: &mut BytesMut) -> Option<usize> {
-        // SAFETY: as for `copy_line`.
-        #[allow(unsafe_code)]
-        unsafe {
-            copy_valid_avx512(hay, out)
-        }
-    }
-}
+line_copier!(Avx512Vbmi, copy_line_vbmi, copy_valid_vbmi, short_line_vbmi);
+line_copier!(Avx512, copy_line_avx512, copy_valid_avx512, short_line_avx512);
 
 /// How far ahead of the block being copied the copy asks for input. From a
 /// 16 MiB stream of 4 KiB JSON events, 1 KiB ahead decodes 8–10% faster

@@ -38,7 +38,7 @@
 //! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is only appended (with `feed_bytes`, after its chunk is let go), and the next poll returns at once; a line end clears `quiet`, the search resuming at it (`Cursor::resume_at`), and is left to the search; other feeds and `finish` catch up in `wake` | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, a few bytes, `quiet` | 2 to 31 bytes fed while `quiet`, the line within its limit after them | as for one byte: bytes that hold no line end are only appended and the next poll returns at once; a line end clears `quiet`, the search resuming at the first new byte | `short_pieces_between_line_ends_are_only_appended`, `differential` |
 //! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
-//! | `Decoder::feed_bytes`, short chunk copied | a chunk that ends inside a line, the carry buffer holding at most `CARRY_MAX` (768) bytes with it, no `data` line continued (`frag`, `resume`) | none: the chunk takes `feed`'s path, as if fed by copy | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `differential` (`feed_bytes` mode, random cuts) |
+//! | `Decoder::took_chunk`, short chunk copied | a chunk that ends inside a line, the carry buffer holding at most `CARRY_MAX` (768) bytes with it, no `data` line continued (`frag`, `resume`) | none: the chunk takes `feed`'s path, as if fed by copy | `short_chunks_that_end_inside_a_line_are_copied`, `byte_runs_between_chunks_agree_with_the_naive_decoder`, `differential` (`feed_bytes` mode, random cuts) |
 //! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
 //! | blank line after a field (`parse_lines`) | the byte after a field line's end is CR or LF | a line that starts with its terminator is blank: the block is dispatched at once, its end found by `after_line_end` as for any line (a CR that ends the input sets `Edge::Cr`); the blank line's terminators, read directly, are skipped by the cursor and, being ASCII, extend the validated prefix | `a_blank_line_right_after_a_field_ends_its_block`, `differential` |
 //! | `Decoder::rest_if_drained` | an event handed out by `poll_event` was the last of the input (no chunk, no carry buffer left) | as when a poll finds nothing (`at_rest`): the next poll returns at once, without its out-of-line call | `the_last_event_of_the_input_leaves_the_decoder_at_rest`, `differential` |
@@ -897,17 +897,6 @@ impl Decoder {
         if self.feeds_quietly(bytes.len()) {
             return self.append_quiet(&bytes);
         }
-        if self.buf.len() + bytes.len() <= CARRY_MAX
-            && let Some(&last) = bytes.last()
-            && last != b'\n'
-            && last != b'\r'
-            && self.st.frag.is_none()
-            && self.st.resume.is_none()
-        {
-            // A short chunk that ends inside a line, with little carried:
-            // copied, as `feed` does (see `CARRY_MAX`).
-            return self.feed_more(&bytes);
-        }
         if bytes.len() >= ZERO_COPY_MIN && self.ext.is_empty() {
             // The usual chunk, moved into place here in the caller's loop
             // rather than passed on: a call taking it by value copied it
@@ -934,6 +923,15 @@ impl Decoder {
             self.tail_known = false;
             if self.st.frag.is_some() && self.buf.is_empty() && self.ext.len() < CONTINUE_IN_CHUNK_MAX {
                 self.continue_in_chunk();
+            } else if self.buf.len() + self.ext.len() <= CARRY_MAX
+                && !matches!(self.ext.last(), Some(b'\n' | b'\r'))
+                && self.st.frag.is_none()
+                && self.st.resume.is_none()
+            {
+                // A short chunk that ends inside a line, with little
+                // carried: copied, as `feed` does (see `CARRY_MAX`).
+                let chunk = core::mem::take(&mut self.ext);
+                self.buf.extend_from_slice(&chunk);
             }
             return;
         }

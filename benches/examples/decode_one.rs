@@ -10,6 +10,10 @@
 //! block. `IMPL` is a decoder name as in the interleaved table
 //! (default `sse-proto/feed_bytes`); `MIB` the corpus length (default 2, or
 //! 256 KiB for 1-byte chunks).
+//!
+//! `SSE_BENCH_BEFORE=IMPL` runs that decoder, untimed, before each timed
+//! run, as the interleaved benchmark's rounds do: the heap the timed run
+//! starts from is then the one another decoder left.
 
 use sse_benches::peers::DecoderImpl;
 use sse_benches::{Corpus, chunks, corpus};
@@ -37,8 +41,14 @@ fn main() {
     let parts = if size == 0 { c.block_chunks() } else { chunks(&c.bytes, size) };
     // Only the decoding is timed: the chunks are cloned for each run
     // before, as the interleaved benchmark does.
+    let before = std::env::var("SSE_BENCH_BEFORE").ok().map(|b| {
+        *DecoderImpl::ALL.iter().find(|i| i.name() == b).expect("a decoder name in SSE_BENCH_BEFORE")
+    });
     let mut t = 0.0;
     for _ in 0..repeat {
+        if let Some(b) = before {
+            assert_eq!(b.decode_owned(parts.clone()).expect("decodes"), c.expected);
+        }
         let owned = parts.clone();
         let start = std::time::Instant::now();
         let tally = imp.decode_owned(owned).expect("decodes");

@@ -5,14 +5,18 @@ decoders on text they were not tuned on:
     SSE_BENCH_FILES=$(ls -d DIR/* | paste -sd,) \
         cargo run --release -p sse-benches --example interleaved -- 5 decode
 
-Twelve streams of MIB MiB each (default 4), the same on every run: OpenAI's
+Seventeen streams of MIB MiB each (default 4), the same on every run: OpenAI's
 and Anthropic's streams with their real field sets and tokens in several
 scripts; log tails of 10 to 40 `data:` lines an event; news articles as
 one-line JSON in Hindi, Arabic and Thai; random text from every Unicode
 plane, 1 to 4 lines an event; large one-line JSON with CRLF endings, a type
 and a 32-digit id; heartbeat comments between small events; accented
 European text over 2 to 8 lines; a Mercure hub's updates (JSON-LD with a
-UUID URN id); pretty-printed JSON, one `data:` line per line.
+UUID URN id); pretty-printed JSON, one `data:` line per line; lone CR line
+endings; events of one line of about 800 KB (half a million characters of
+Latin, then Thai text); empty keep-alive comments between small events;
+blocks with only an id or a retry among small events; 8 to 30 lines an
+event, each in a script of its own.
 """
 import json
 import os
@@ -111,3 +115,34 @@ def pretty(i):
     d = {"id": i, "user": {"name": prose(random.choice(['latin', 'ascii', 'arabic']), 2), "roles": ["admin", "editor"][:random.randint(1, 2)]}, "items": [{"sku": f"A-{random.randint(1, 9999)}", "qty": random.randint(1, 5)} for _ in range(random.randint(1, 4))]}
     return "event: order\n" + ''.join("data: " + l + "\n" for l in json.dumps(d, ensure_ascii=False, indent=2).split("\n")) + "\n"
 out('pretty-json', pretty)
+
+# Lone CR line endings (the spec's third kind), small typed events with ids
+def cr_only(i):
+    return f"event: update\rid: {i}\rdata: " + prose(random.choice(list(words)), random.randint(3, 30)) + "\r\r"
+out('cr-only', cr_only)
+
+# Events of one line of about 800 KB (half a million characters of
+# accented Latin, then Thai text): owned, each is an allocation of its own
+mib_text = prose('latin', 60000) + prose('thai', 30000)
+def mib_line(i):
+    start = random.randint(0, 1000)
+    return "data: " + mib_text[start:start + (1 << 20) // 2] + "\n\n"
+out('huge-lines', mib_line)
+
+# Empty keep-alive comments between small events, as proxies are sent
+def keepalive(i):
+    return ":\n" * random.randint(0, 3) + "data: " + prose(random.choice(list(words)), random.randint(2, 12)) + "\n\n"
+out('keepalive', keepalive)
+
+# Blocks that dispatch nothing (an id or a retry alone) among small events
+def meta(i):
+    k = random.randint(0, 3)
+    if k == 0: return f"id: {random.getrandbits(40)}\n\n"
+    if k == 1: return f"retry: {random.randint(100, 5000)}\n\n"
+    return "data: " + prose('ascii', random.randint(1, 6)) + "\n\n"
+out('mixed-meta', meta)
+
+# 8 to 30 data lines of 80 to 200 bytes an event, each line in a script of its own
+def multi_line_intl(i):
+    return ''.join("data: " + prose(random.choice(list(words)), random.randint(8, 20)) + "\n" for _ in range(random.randint(8, 30))) + "\n"
+out('multi-line-intl', multi_line_intl)

@@ -317,6 +317,37 @@ fn small_kept_events_never_pin_a_large_events_buffer() {
     assert!(held <= 200 * 1024, "{held} bytes held by {} kept events", kept.len());
 }
 
+#[test]
+fn kept_events_pin_little_after_a_larger_one() {
+    // One-line events continued across 16 KiB chunks reserve, up front,
+    // as much as the last one held (and an eighth more), so that a line
+    // like the last is not regrown and copied on the way. A smaller event
+    // after a larger one must not keep that room: 1 MiB events are
+    // dropped, the 40 KiB ones between them kept.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let base = reset_peak();
+    let mut d = Decoder::new();
+    let large = bytes::Bytes::from(format!("data: {}\n\n", "x".repeat(1 << 20)));
+    let small = bytes::Bytes::from(format!("data: {}\n\n", "y".repeat(40 << 10)));
+    let mut kept = Vec::new();
+    for _ in 0..20 {
+        for input in [&large, &small] {
+            for chunk in input.chunks(16 << 10) {
+                d.feed_bytes(input.slice_ref(chunk));
+                while let Some(ev) = d.poll_event().unwrap() {
+                    if ev.data().len() == 40 << 10 {
+                        kept.push(ev);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(kept.len(), 20);
+    drop((d, large, small));
+    let held = LIVE.load(Ordering::Relaxed) - base;
+    assert!(held <= 20 * (80 << 10), "{held} bytes held by {} kept events of 40 KiB", kept.len());
+}
+
 fn time_byte_by_byte(len: usize) -> Duration {
     let mut input = b"data: ".to_vec();
     input.resize(len, b'q');

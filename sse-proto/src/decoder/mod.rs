@@ -1521,12 +1521,19 @@ impl State {
     }
 
     /// How much room to reserve for data known to need `need` bytes: as
-    /// much as the last event gathered (events of a stream tend to be
-    /// alike), but never more than 4 times what is known nor more than the
-    /// data limit, so an event never holds much more memory than it uses.
+    /// much as the last event gathered and an eighth more (events of a
+    /// stream tend to be alike, and one a little larger than the last
+    /// would regrow the buffer, copying all of it), within the data limit.
+    /// Capped at 4 times `need` before, a line of 800 KB continued from
+    /// 16 KiB chunks grew from 64 KiB by doubling, each step a copy: 1.5x
+    /// to 1.9x on such events (0.94x sse-stream at 1 KiB chunks before).
+    /// An event still never holds much more memory than it uses: one whose
+    /// buffer is over `PIN_RATIO` times its size is moved into a buffer of
+    /// its own when dispatched (`State::owned_event`;
+    /// `kept_events_pin_little_after_a_larger_one`).
     #[inline]
     fn hinted(&self, need: usize) -> usize {
-        need.max(self.data_hint.min(need.saturating_mul(4)).min(self.config.max_data_len))
+        need.max(self.data_hint.saturating_add(self.data_hint / 8).min(self.config.max_data_len))
     }
 
     /// Checks the data limit for a buffer that would hold `len` bytes.

@@ -47,7 +47,10 @@ fn main() {
     let mut t = 0.0;
     for _ in 0..repeat {
         if let Some(b) = before {
-            assert_eq!(b.decode_owned(parts.clone()).expect("decodes"), c.expected);
+            // Only its effect on the heap matters: a decoder that
+            // disagrees with the reference (or fails) on this input is
+            // still run.
+            let _ = b.decode_owned(parts.clone());
         }
         let owned = parts.clone();
         let start = std::time::Instant::now();

@@ -507,8 +507,10 @@ impl Life {
 ///   and the data gathered from it, together) plus one fed chunk; going past
 ///   a limit is a sticky [`DecodeError`].
 /// - **Zero-copy**: single-line `data` fed with [`feed_bytes`](Self::feed_bytes)
-///   is a slice of the fed chunk (of more than 768 bytes), unless the event is small enough (64 bytes
-///   of fields) to be held inline in the event, which is cheaper still.
+///   is a slice of the fed chunk, unless the event is small enough (64 bytes
+///   of fields) to be held inline in the event, which is cheaper still, or
+///   the chunk is a short one (at most 768 bytes with what is carried) that
+///   ends inside a line, which is copied like [`feed`](Self::feed)'s.
 /// - **Never panics**, whatever the input.
 ///
 /// ```
@@ -1557,9 +1559,9 @@ const ZERO_COPY_MIN: usize = 32;
 /// bytes and no `data` line is being continued (`frag`, `resume`). (A chunk
 /// that ends with a line end, as one per event from a server that flushes
 /// each, is kept: its events are slices of it.) Kept instead, such a chunk
-/// ends inside a block that the next one finishes:
-/// the block's values are copied out, its unterminated line is carried and
-/// joined with the next chunk, which costs more than copying the chunk.
+/// ends inside a block that the next one finishes: the block's values are
+/// copied out, its unterminated line is carried and joined with the next
+/// chunk, which costs more than copying the chunk.
 /// Copied from 64- to 512-byte chunks: 1.2x to 1.8x on small events
 /// (`hub`, `small`, `crlf`, `anthropic`); 0.95x to 1.0x on events of
 /// long lines, which are continued from the chunk as before. Longer

@@ -348,6 +348,35 @@ fn kept_events_pin_little_after_a_larger_one() {
     assert!(held <= 20 * (80 << 10), "{held} bytes held by {} kept events of 40 KiB", kept.len());
 }
 
+#[test]
+fn events_a_little_larger_than_the_last_are_not_regrown() {
+    // Events of several `data` lines, each a few percent larger than the
+    // last, in 16 KiB chunks: the data buffer is reserved, when the first
+    // line comes, as large as the last event and an eighth more, so no
+    // event grows it (growing copies all of it, and past 128 KiB the
+    // allocator maps fresh pages for each copy).
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let line = format!("data: {}\n", "z".repeat(3000));
+    let events: Vec<String> = (20..40).map(|n| format!("event: e\n{}\n", line.repeat(n))).collect();
+    let input = bytes::Bytes::from(events.concat());
+    let mut d = Decoder::new();
+    let mut per_event = Vec::new();
+    let mut before = allocs();
+    for chunk in input.chunks(16 << 10) {
+        d.feed_bytes(input.slice_ref(chunk));
+        while let Some(ev) = d.poll_event().unwrap() {
+            assert_eq!(ev.data().len() % 3001, 3000);
+            drop(ev);
+            per_event.push(allocs() - before);
+            before = allocs();
+        }
+    }
+    assert_eq!(per_event.len(), 20);
+    // The first two events learn the size; after them, the buffer and the
+    // event's share of it, no regrowing.
+    assert!(per_event[2..].iter().all(|&n| n <= 2), "allocations an event: {per_event:?}");
+}
+
 fn time_byte_by_byte(len: usize) -> Duration {
     let mut input = b"data: ".to_vec();
     input.resize(len, b'q');

@@ -141,7 +141,10 @@
 //!
 //! - `std` (default): runtime CPU detection for the SIMD search, and the
 //!   connection lifecycle (client, server session, replay log), which need
-//!   `std::time::Instant`.
+//!   `std::time::Instant`. The environment variable `SSE_PROTO_SIMD`
+//!   (`portable`, `avx2`, `avx512` or `avx512vbmi`), read once, caps the
+//!   SIMD code chosen, to test or measure on this machine what another CPU
+//!   runs; it never enables what the CPU lacks.
 //! - `json`: JSON event data through `serde_json`.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -794,7 +794,7 @@ fn detect_level() -> Level {
     use std::is_x86_feature_detected as has;
     // Each level requires the features of the levels below it, so that a
     // CPU (or a hypervisor's view of one) without them stays below.
-    let level = if !has!("avx2") {
+    let found = if !has!("avx2") {
         Level::Portable
     } else if !(has!("avx512f") && has!("avx512bw")) {
         Level::Avx2
@@ -803,8 +803,24 @@ fn detect_level() -> Level {
     } else {
         Level::Avx512Vbmi
     };
+    let level = found.min(level_cap(std::env::var("SSE_PROTO_SIMD").ok().as_deref()));
     LEVEL.store(level as u8, core::sync::atomic::Ordering::Relaxed);
     level
+}
+
+/// The highest level `SSE_PROTO_SIMD` allows: `portable`, `avx2`,
+/// `avx512` or `avx512vbmi` (any other value, or none, allows all). A cap
+/// can only lower what the CPU has, never raise it, so it is always sound;
+/// it makes the code of another CPU testable and measurable here (the
+/// differential tests and fuzz targets run at each level in CI).
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn level_cap(var: Option<&str>) -> Level {
+    match var {
+        Some("portable") => Level::Portable,
+        Some("avx2") => Level::Avx2,
+        Some("avx512") => Level::Avx512,
+        _ => Level::Avx512Vbmi,
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -1397,7 +1413,7 @@ mod tests {
         let mut out = alloc::vec![("memchr", (memchr::memchr2(b'\n', b'\r', hay), 0))];
         #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
-            if std::is_x86_feature_detected!("avx2") {
+            if Avx2::detect().is_some() {
                 // SAFETY: AVX2 was just detected on this CPU.
                 #[allow(unsafe_code)]
                 out.push(("avx2", unsafe { scan_long_avx2(hay) }));
@@ -1688,6 +1704,19 @@ mod tests {
                 }
             }
         }
+        // An ASCII line that ends inside a whole block after one or more
+        // whole blocks, with input after it, after each kind of `before`
+        // (one that is cut short makes the line invalid, however plain the
+        // block where it ends).
+        for end in [64, 100, 127, 128, 191, 200] {
+            let mut hay: Vec<u8> = (0..end).map(|i| b'a' + (i % 26) as u8).collect();
+            hay.push(b'\n');
+            hay.extend_from_slice(&[b'z'; 70]);
+            for before in befores {
+                check_copy(&hay, before, 0, 0);
+                check_copy(&hay, before, 5, 1000);
+            }
+        }
         // Dense multi-byte text, valid and then cut at every point.
         let text = "日本語のテキスト、é ß 🦀 Ελληνικά ".repeat(6);
         for cut in 0..text.len() {
@@ -1889,15 +1918,28 @@ mod tests {
     #[test]
     fn the_level_is_what_the_cpu_has() {
         use std::is_x86_feature_detected as has;
-        let avx2 = has!("avx2");
-        let avx512 = avx2 && has!("avx512f") && has!("avx512bw");
-        let vbmi = avx512 && has!("avx512vbmi");
+        // Within the cap `SSE_PROTO_SIMD` sets, if any.
+        let cap = level_cap(std::env::var("SSE_PROTO_SIMD").ok().as_deref());
+        let avx2 = has!("avx2") && cap >= Level::Avx2;
+        let avx512 = avx2 && has!("avx512f") && has!("avx512bw") && cap >= Level::Avx512;
+        let vbmi = avx512 && has!("avx512vbmi") && cap >= Level::Avx512Vbmi;
         // Twice: detected, then cached.
         for _ in 0..2 {
             assert_eq!(Avx2::detect().is_some(), avx2);
             assert_eq!(Avx512::detect().is_some(), avx512);
             assert_eq!(Avx512Vbmi::detect().is_some(), vbmi);
         }
+    }
+
+    #[test]
+    fn the_simd_cap_names_each_level() {
+        assert_eq!(level_cap(Some("portable")), Level::Portable);
+        assert_eq!(level_cap(Some("avx2")), Level::Avx2);
+        assert_eq!(level_cap(Some("avx512")), Level::Avx512);
+        assert_eq!(level_cap(Some("avx512vbmi")), Level::Avx512Vbmi);
+        // Anything else caps nothing.
+        assert_eq!(level_cap(Some("AVX2")), Level::Avx512Vbmi);
+        assert_eq!(level_cap(None), Level::Avx512Vbmi);
     }
 
     #[test]

@@ -32,6 +32,32 @@ impl Avx512 {
     pub(crate) fn detect() -> Option<Avx512> {
         (super::level() >= Level::Avx512).then_some(Avx512(()))
     }
+
+    /// The first 64 bytes of `bytes`, zero-padded when it is shorter: one
+    /// masked load, stored whole (see `event::short_head`).
+    #[inline(always)]
+    pub(crate) fn head(self, bytes: &[u8]) -> [u8; 64] {
+        // SAFETY: a value of this type is only made by `detect`, after
+        // AVX-512 F and BW were found on this CPU.
+        #[allow(unsafe_code)]
+        unsafe {
+            head_avx512(bytes)
+        }
+    }
+}
+
+/// [`Avx512::head`].
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn head_avx512(bytes: &[u8]) -> [u8; 64] {
+    let v = load_prefix(bytes, bytes.len().min(64));
+    let mut head = [0u8; 64];
+    // SAFETY: `head` is 64 writable bytes; the store needs no alignment.
+    #[allow(unsafe_code)]
+    unsafe {
+        _mm512_storeu_si512(head.as_mut_ptr().cast(), v);
+    }
+    head
 }
 
 /// [`LineCopier`] with AVX-512 and VBMI (Ice Lake and later, Zen 4): the

@@ -153,12 +153,17 @@ fn many_data_lines_hit_the_data_limit() {
 /// draining, and returns what each gave: the data of each event, then the
 /// error if one came.
 fn outcomes(input: &[u8], config: DecoderConfig, chunk: usize) -> Vec<(Vec<usize>, Option<DecodeError>)> {
+    outcomes_of_pieces(&input.chunks(chunk).collect::<Vec<_>>(), config)
+}
+
+/// [`outcomes`] for input fed in the given pieces.
+fn outcomes_of_pieces(pieces: &[&[u8]], config: DecoderConfig) -> Vec<(Vec<usize>, Option<DecodeError>)> {
     let mut all = Vec::new();
     for (zero_copy, lend) in [(false, false), (true, false), (false, true), (true, true)] {
         let mut d = Decoder::with_config(config);
         let mut sizes = Vec::new();
         let mut err = None;
-        'feed: for p in input.chunks(chunk) {
+        'feed: for &p in pieces {
             if zero_copy {
                 d.feed_bytes(bytes::Bytes::copy_from_slice(p));
             } else {
@@ -212,6 +217,29 @@ fn a_value_that_passes_a_limit_by_nothing_but_its_line_break_is_caught() {
         for (sizes, err) in outcomes(input, config, chunk) {
             assert_eq!(sizes, [] as [usize; 0], "chunks of {chunk}");
             assert_eq!(err, Some(DecodeError::LineTooLong { len: 6, max: 5 }), "chunks of {chunk}");
+        }
+    }
+}
+
+#[test]
+fn a_line_ended_by_a_short_piece_does_not_count_toward_the_next() {
+    // A piece longer than the line limit (124 bytes) ends inside a line
+    // (86 bytes of 100); a short piece ends that line; the next piece starts a line of
+    // 40 bytes. The feeds measure the trailing line as the pieces come, to
+    // refuse an over-long one before buffering it: the short piece, which
+    // is only appended, must not leave the first line's length to be added
+    // to the second's (126, refused).
+    let head = format!("data: {}\n\ndata: {}", "a".repeat(30), "x".repeat(80));
+    let next = format!("data: {}", "z".repeat(34));
+    let config = DecoderConfig::default().max_line_len(100);
+    let ends: [&[&[u8]]; 3] = [&[b"yy\n"], &[b"y", b"y", b"\n"], &[b"yy\r", b"\n"]];
+    for end in ends {
+        let mut pieces: Vec<&[u8]> = vec![head.as_bytes()];
+        pieces.extend_from_slice(end);
+        pieces.push(next.as_bytes());
+        pieces.push(b"\n\n");
+        for (sizes, err) in outcomes_of_pieces(&pieces, config) {
+            assert_eq!((sizes, err), (vec![30, 82 + 1 + 34], None), "line ended by {end:?}");
         }
     }
 }

@@ -543,7 +543,8 @@ pub struct Decoder {
     /// buffered.
     tail_len: usize,
     /// Whether `tail_len` is up to date (it is only kept while more than a
-    /// line's worth of input is buffered).
+    /// line's worth of input is buffered). Never while `quiet`: the bytes
+    /// fed then skip `admit` (see [`set_quiet`](Self::set_quiet)).
     tail_known: bool,
     /// An event lent by `poll_event_ref` whose block is still at the front
     /// of this input, to be consumed by the next call.
@@ -724,6 +725,7 @@ impl Decoder {
     /// chunks).
     #[inline(never)]
     fn append_quiet(&mut self, bytes: &[u8]) {
+        debug_assert!(!self.tail_known, "the trailing line's length is not kept while quiet");
         let old = self.buf.len();
         self.buf.extend_from_slice(bytes);
         if scan::has_line_end(bytes) {
@@ -754,6 +756,7 @@ impl Decoder {
     /// applies (`quiet`, and the line is within its limit).
     #[inline(always)]
     fn append_quiet_byte(&mut self, b: u8) {
+        debug_assert!(!self.tail_known, "the trailing line's length is not kept while quiet");
         let old = self.buf.len();
         self.buf.put_u8(b);
         if b == b'\n' || b == b'\r' {
@@ -789,7 +792,7 @@ impl Decoder {
             return false;
         }
         self.st.life.set_edge(Edge::Lines);
-        self.quiet = self.at_rest();
+        self.set_quiet(self.at_rest());
         true
     }
 
@@ -805,7 +808,7 @@ impl Decoder {
     fn continue_in_chunk(&mut self) {
         let done = continue_fragment(&mut self.ext, &mut self.ext_cur, &mut self.st);
         if !done && self.ext.is_empty() && !self.st.failed() {
-            self.quiet = self.at_rest();
+            self.set_quiet(self.at_rest());
         }
     }
 
@@ -1145,7 +1148,7 @@ impl Decoder {
             Some(input) => Polled::Event(input),
             None if self.st.life.failed().is_some() => Polled::Failed,
             None => {
-                self.quiet = self.at_rest();
+                self.set_quiet(self.at_rest());
                 Polled::Nothing
             }
         }
@@ -1167,7 +1170,7 @@ impl Decoder {
     #[inline(always)]
     fn rest_if_drained(&mut self) {
         if self.ext.is_empty() && self.buf.is_empty() {
-            self.quiet = self.at_rest();
+            self.set_quiet(self.at_rest());
         }
     }
 
@@ -1217,7 +1220,7 @@ impl Decoder {
             return match self.st.life.failed() {
                 Some(e) => Err(self.release(e)),
                 None => {
-                    self.quiet = self.at_rest();
+                    self.set_quiet(self.at_rest());
                     Ok(None)
                 }
             };
@@ -1304,11 +1307,22 @@ impl Decoder {
             {
                 self.buf_cur.scan = self.buf.len();
                 self.buf_cur.mask_len = 0;
-                self.quiet = self.st.is_plain();
+                self.set_quiet(self.st.is_plain());
                 return true;
             }
         }
         false
+    }
+
+    /// Enters `quiet` when `rest`, else leaves it. Bytes fed while quiet
+    /// are appended without `admit`, so entering it forgets the length of
+    /// the trailing line: kept, it went stale (a line end fed while quiet
+    /// ended that line) and was added to the next chunk's, refusing a line
+    /// within the limit.
+    #[inline(always)]
+    fn set_quiet(&mut self, rest: bool) {
+        self.quiet = rest;
+        self.tail_known &= !rest;
     }
 
     /// Whether a poll that found nothing left the decoder so that the next

@@ -245,6 +245,42 @@ fn a_line_ended_by_a_short_piece_does_not_count_toward_the_next() {
 }
 
 #[test]
+fn a_continued_data_line_past_the_limit_fails_at_once() {
+    // A chunk ends inside a `data` line (86 bytes of 100), which goes on in
+    // the data buffer; short pieces continue it. The poll after the piece
+    // that takes the line past the limit reports it: that piece is not
+    // just appended to wait for more input.
+    let head = format!("data: {}\n\ndata: {}", "a".repeat(30), "x".repeat(80));
+    let config = DecoderConfig::default().max_line_len(100);
+    for zero_copy in [true, false] {
+        for pieces in [&["y", "y", "yyyyyyyyyyyyyyyyy"][..], &["yyyyyyyyyyyyyyyy"], &["y"; 15]] {
+            let mut d = Decoder::with_config(config);
+            let feed = |d: &mut Decoder, p: &[u8]| {
+                if zero_copy { d.feed_bytes(bytes::Bytes::copy_from_slice(p)) } else { d.feed(p) }
+            };
+            feed(&mut d, head.as_bytes());
+            assert_eq!(d.poll_event().map(|e| e.map(|e| e.data().len())), Ok(Some(30)));
+            assert_eq!(d.poll_event(), Ok(None));
+            let mut len = 86;
+            for p in pieces {
+                feed(&mut d, p.as_bytes());
+                len += p.len();
+                let polled = d.poll_event();
+                if len > 100 {
+                    assert_eq!(
+                        polled,
+                        Err(DecodeError::LineTooLong { len, max: 100 }),
+                        "{pieces:?}, zero copy {zero_copy}"
+                    );
+                } else {
+                    assert_eq!(polled, Ok(None), "{pieces:?}, zero copy {zero_copy}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn kept_events_hold_little_more_memory_than_their_data() {
     // A large event (with a long id) sets the decoder's size hint; smaller
     // events of several lines after it must not each keep a buffer that

@@ -30,16 +30,19 @@
 //! naive decoder of the tests (`tests/support/naive.rs`) is the spec's
 //! steps transcribed, and the differential property tests
 //! (`tests/differential.rs`) and fuzz targets (`differential`,
-//! `differential_utf8`) compare every path against it, under random splits.
+//! `differential_utf8`) compare every path against it, under random splits;
+//! under small limits, `long_multi_line_events_within_limits` and
+//! `differential_limits` check the events before the first line past a
+//! limit and the error it calls for (`naive::limits`).
 //!
 //! | path | fires when | assumes | guarded by |
 //! |---|---|---|---|
 //! | `Decoder::feed` / `feed_bytes`, few bytes | at most 4 bytes fed, no chunk held, `Life::Open`, less than a line limit buffered | appending cannot pass the line limit | `limits.rs` (`a_768_kib_line_fed_byte_by_byte_is_linear`), conformance byte by byte, `differential` |
-//! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), less than a line limit buffered | a byte that is not a line end cannot end a line: it is only appended (with `feed_bytes`, after its chunk is let go), and the next poll returns at once; a line end clears `quiet`, the search resuming at it (`Cursor::resume_at`), and is left to the search; other feeds and `finish` catch up in `wake` | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `differential` |
-//! | `Decoder::feed` / `feed_bytes`, a few bytes, `quiet` | 2 to 31 bytes fed while `quiet`, the line within its limit after them | as for one byte: bytes that hold no line end are only appended and the next poll returns at once; a line end clears `quiet`, the search resuming at the first new byte | `short_pieces_between_line_ends_are_only_appended`, `differential` |
+//! | `Decoder::feed` / `feed_bytes`, one byte, `quiet` | one byte fed while `quiet` (the last poll searched the whole input and found nothing, `Life::Open(Edge::Lines)`, no chunk held, no event lent), `buf` shorter than `quiet_room` (the line limit less what of the line a fragment holds) | a byte that is not a line end cannot end a line: it is only appended (with `feed_bytes`, after its chunk is let go), and the next poll returns at once; a line end clears `quiet`, the search resuming at it (`Cursor::resume_at`), and is left to the search; other feeds and `finish` catch up in `wake`. Entering `quiet` forgets the trailing line's length (`tail_known`), which these appends do not keep | `byte_runs_between_chunks_agree_with_the_naive_decoder`, `a_copied_data_line_ended_by_a_byte_fed_alone`, `events_come_out_as_soon_as_their_block_ends`, `a_line_ended_by_a_short_piece_does_not_count_toward_the_next`, `a_continued_data_line_past_the_limit_fails_at_once`, `differential`, `differential_limits` |
+//! | `Decoder::feed` / `feed_bytes`, a few bytes, `quiet` | 2 to 31 bytes fed while `quiet`, `buf` within `quiet_room` after them | as for one byte: bytes that hold no line end are only appended and the next poll returns at once; a line end clears `quiet`, the search resuming at the first new byte | `short_pieces_between_line_ends_are_only_appended`, `a_line_ended_by_a_short_piece_does_not_count_toward_the_next`, `a_continued_data_line_past_the_limit_fails_at_once`, `differential`, `differential_limits` |
 //! | `Decoder::feed` / `feed_bytes`, LF after CR | one LF fed while `Life::Open(Edge::Cr)` and no chunk held | the CR ended the input and its line, and everything before it was decoded: the LF is dropped, and `quiet` is recomputed (`at_rest`) | `byte_by_byte_equals_whole`, `events_come_out_as_soon_as_their_block_ends`, conformance byte by byte, `differential` |
 //! | `Decoder::took_chunk`, short chunk copied | a chunk that ends inside a line, the carry buffer holding at most `CARRY_MAX` (768) bytes with it, no `data` line continued (`frag`, `resume`) | none: the chunk takes `feed`'s path, as if fed by copy | `short_chunks_that_end_inside_a_line_are_copied`, `byte_runs_between_chunks_agree_with_the_naive_decoder`, `differential` (`feed_bytes` mode, random cuts) |
-//! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so) | no line can have ended | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting` |
+//! | `Decoder::nothing_new` | fewer than 8 new bytes in `buf`, none CR or LF, no mask pending, `Life::Open(Edge::Lines)` (or `Open(Edge::Cr)` and the next byte, settled, leaves it so), a fragment's line within the line limit with `buf` | no line can have ended, and none passed its limit | `events_come_out_as_soon_as_their_block_ends`, `lone_cr_dispatches_without_waiting`, `a_continued_data_line_past_the_limit_fails_at_once` |
 //! | blank line after a field (`parse_lines`) | the byte after a field line's end is CR or LF | a line that starts with its terminator is blank: the block is dispatched at once, its end found by `after_line_end` as for any line (a CR that ends the input sets `Edge::Cr`); the blank line's terminators, read directly, are skipped by the cursor and, being ASCII, extend the validated prefix | `a_blank_line_right_after_a_field_ends_its_block`, `differential` |
 //! | `Decoder::rest_if_drained` | an event handed out by `poll_event` was the last of the input (no chunk, no carry buffer left) | as when a poll finds nothing (`at_rest`): the next poll returns at once, without its out-of-line call | `the_last_event_of_the_input_leaves_the_decoder_at_rest`, `differential` |
 //! | `Cursor::find_eol` mask | a 64-byte block was searched and has line ends left | the mask covers `scan..scan + mask_len` exactly | `scan` unit tests (`cursor_finds_every_terminator_once_across_growth`), `differential` |
@@ -555,6 +558,11 @@ pub struct Decoder {
     /// line ends were fed since (see [`feed`](Self::feed)). Any other feed,
     /// `finish` and `reset` clear it.
     quiet: bool,
+    /// While `quiet`: how long `buf` may grow by appends alone, the line
+    /// limit less the bytes of the line a fragment holds (`st.frag`: the
+    /// line goes on in `buf`). Past it, a feed takes the full path and the
+    /// poll that follows checks the whole line.
+    quiet_room: usize,
     st: State,
 }
 
@@ -632,6 +640,7 @@ impl Decoder {
             tail_known: false,
             pending: None,
             quiet: false,
+            quiet_room: 0,
             st: State {
                 config,
                 life: Life::Open(Edge::Bom),
@@ -714,7 +723,7 @@ impl Decoder {
     /// line within its limit after them.
     #[inline(always)]
     fn feeds_quietly(&self, n: usize) -> bool {
-        self.quiet && n < ZERO_COPY_MIN && self.buf.len() + n <= self.st.config.max_line_len
+        self.quiet && n < ZERO_COPY_MIN && self.buf.len() + n <= self.quiet_room
     }
 
     /// [`append_quiet_byte`](Self::append_quiet_byte) for a few bytes: input
@@ -745,7 +754,7 @@ impl Decoder {
         if !self.quiet {
             return b == b'\n' && self.skip_lf_after_cr();
         }
-        if self.buf.len() >= self.st.config.max_line_len {
+        if self.buf.len() >= self.quiet_room {
             return false;
         }
         self.append_quiet_byte(b);
@@ -886,7 +895,7 @@ impl Decoder {
     #[inline(always)]
     pub fn feed_bytes(&mut self, bytes: Bytes) {
         if let [b] = *bytes {
-            if self.quiet && self.buf.len() < self.st.config.max_line_len {
+            if self.quiet && self.buf.len() < self.quiet_room {
                 // The chunk is let go before the byte is stored: its
                 // reference count is an atomic update, which waits for the
                 // stores before it to complete; after the last byte's
@@ -1299,7 +1308,11 @@ impl Decoder {
     /// nothing to do.
     #[inline]
     fn nothing_new(&mut self) -> bool {
-        if self.ext.is_empty() && self.buf_cur.mask == 0 && (self.st.is_plain() || self.lf_after_cr()) {
+        if self.ext.is_empty()
+            && self.buf_cur.mask == 0
+            && (self.st.is_plain() || self.lf_after_cr())
+            && self.st.frag.is_none_or(|f| f.line_len + self.buf.len() <= self.st.config.max_line_len)
+        {
             let from = self.buf_cur.scan + self.buf_cur.mask_len;
             if let Some(new) = self.buf.get(from..)
                 && new.len() < 8
@@ -1318,11 +1331,23 @@ impl Decoder {
     /// are appended without `admit`, so entering it forgets the length of
     /// the trailing line: kept, it went stale (a line end fed while quiet
     /// ended that line) and was added to the next chunk's, refusing a line
-    /// within the limit.
+    /// within the limit. It also sets how far appends may go (`quiet_room`).
     #[inline(always)]
     fn set_quiet(&mut self, rest: bool) {
         self.quiet = rest;
         self.tail_known &= !rest;
+        self.quiet_room = self.line_room();
+    }
+
+    /// How long `buf` may be with its last line within the line limit, as
+    /// far as the parts of that line outside `buf` go: a `data` line
+    /// continued as a fragment holds its first bytes in the data buffer
+    /// (`st.frag`). Measured against `buf` alone, such a line took appends
+    /// past the limit, and its error waited for the next feed (as it did
+    /// when [`nothing_new`](Self::nothing_new) let the poll skip it).
+    #[inline(always)]
+    fn line_room(&self) -> usize {
+        self.st.config.max_line_len.saturating_sub(self.st.frag.map_or(0, |f| f.line_len))
     }
 
     /// Whether a poll that found nothing left the decoder so that the next

@@ -141,3 +141,185 @@ pub fn check_pieces(data: &[u8], cuts: &[usize], zero_copy: bool, lend: bool, pr
     assert_eq!(d.last_event_id(), want.last_event_id);
     assert_eq!(d.reconnection_time().map(|t| t.as_millis() as u64), want.reconnection_time_ms);
 }
+
+/// What the reference's line walk says a decoder with limits must do with a
+/// whole input (all fed, `finish` not called): see [`limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitRun {
+    /// Events that come out before an error, at least and at most: those
+    /// dispatched before the first line to pass a limit. Data is counted
+    /// in raw bytes, or after replacing invalid UTF-8 (three bytes for
+    /// each invalid sequence, never fewer than it stood for); the two
+    /// counts only differ on invalid input.
+    pub events: (usize, usize),
+    /// Some line passes a limit however the data is counted: an error must
+    /// be reported.
+    pub must_fail: bool,
+    /// `LineTooLong` may be reported: the first line to pass a limit is
+    /// longer than the line limit.
+    pub line_may: bool,
+    /// `DataTooLong` may be reported: that line takes its event's data
+    /// past the data limit (a `data` line the input ends inside counts
+    /// once its value so far does: its pieces are checked as they come).
+    pub data_may: bool,
+    /// The input starts with a BOM and its first line is within the line
+    /// limit only without it: `LineTooLong` before any event is also right.
+    pub bom_ambiguous: bool,
+}
+
+/// Where a walk of the lines stopped: the events dispatched before, and
+/// the kinds of limit the line there passes (`required` unless it is only
+/// the data of a `data` line the input ends inside).
+struct Walk {
+    events: usize,
+    line: bool,
+    data: bool,
+    required: bool,
+}
+
+/// The first line of `input` to pass a limit (`None`: none does), counting
+/// data values in raw bytes or, when `replaced`, as the UTF-8 decode
+/// replaces invalid sequences. Lines are split on raw CR, LF and CRLF (no
+/// UTF-8 sequence holds those bytes) and measured in raw bytes without
+/// their terminator, as the limit is documented.
+fn walk(input: &[u8], max_line: usize, max_data: usize, replaced: bool) -> (Option<Walk>, usize) {
+    let value_len = |v: &[u8]| if replaced { String::from_utf8_lossy(v).len() } else { v.len() };
+    let (mut events, mut data_len, mut started) = (0, 0, false);
+    let mut pos = 0;
+    while pos < input.len() {
+        let end = input[pos..].iter().position(|&b| b == b'\n' || b == b'\r').map(|i| pos + i);
+        let line = &input[pos..end.unwrap_or(input.len())];
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => (&line[..i], line[i + 1..].strip_prefix(b" ").unwrap_or(&line[i + 1..])),
+            None => (line, &b""[..]),
+        };
+        // The data this line brings its event to, if it is a `data` line
+        // (a line the input ends inside only once its colon is in).
+        let is_data = field == b"data" && (end.is_some() || line.len() > 4);
+        let joined = |v: usize| if started { data_len + 1 + v } else { v };
+        let data = is_data.then(|| joined(value_len(value)));
+        let line_over = line.len() > max_line;
+        let data_over = data.is_some_and(|d| d > max_data);
+        if line_over || data_over {
+            let required = line_over || end.is_some();
+            return (Some(Walk { events, line: line_over, data: data_over, required }), events);
+        }
+        let Some(end) = end else { break };
+        if line.is_empty() {
+            if started {
+                events += 1;
+            }
+            (data_len, started) = (0, false);
+        } else if let Some(d) = data {
+            (data_len, started) = (d, true);
+        }
+        pos = end + 1;
+        if input[end] == b'\r' && input.get(pos) == Some(&b'\n') {
+            pos += 1;
+        }
+    }
+    (None, events)
+}
+
+/// What a decoder with the limits `max_line` and `max_data` may and must
+/// do with all of `input` (see [`LimitRun`]).
+pub fn limits(input: &[u8], max_line: usize, max_data: usize) -> LimitRun {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let body = input.strip_prefix(BOM).unwrap_or(input);
+    let first_line = body.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(body.len());
+    let bom_ambiguous =
+        body.len() < input.len() && first_line <= max_line && first_line + BOM.len() > max_line;
+    // The line walk after the BOM (the decoder drops one leading BOM
+    // before it reads lines).
+    let (raw, raw_events) = walk(body, max_line, max_data, false);
+    let (rep, rep_events) = walk(body, max_line, max_data, true);
+    let kinds = |w: &Option<Walk>| w.as_ref().map_or((false, false), |w| (w.line, w.data));
+    let (raw_line, raw_data) = kinds(&raw);
+    let (rep_line, rep_data) = kinds(&rep);
+    LimitRun {
+        events: (
+            rep.as_ref().map_or(rep_events, |w| w.events),
+            raw.as_ref().map_or(raw_events, |w| w.events),
+        ),
+        must_fail: raw.as_ref().is_some_and(|w| w.required) || rep.as_ref().is_some_and(|w| w.line),
+        line_may: raw_line || rep_line,
+        data_may: raw_data || rep_data,
+        bom_ambiguous,
+    }
+}
+
+/// Feeds `data` to a decoder with the limits `max_line` and `max_data` in
+/// the pieces that the sorted offsets `cuts` make, draining after each, and
+/// checks what came out against [`limits`]: the events before an error are
+/// the reference's, an error is of a kind the first offending line allows
+/// and carries the limit and a length past it, and there is an error
+/// exactly when the input calls for one. Returns what differed.
+pub fn check_limited(
+    data: &[u8],
+    cuts: &[usize],
+    zero_copy: bool,
+    lend: bool,
+    max_line: usize,
+    max_data: usize,
+) -> Result<(), String> {
+    use sse_proto::DecodeError;
+    let config = sse_proto::DecoderConfig::default().max_line_len(max_line).max_data_len(max_data);
+    let mut d = sse_proto::Decoder::with_config(config);
+    let mut events: Vec<RefEvent> = Vec::new();
+    let mut error = None;
+    let mut start = 0;
+    'feed: for &end in cuts.iter().chain([&data.len()]) {
+        feed(&mut d, &data[start..end], zero_copy);
+        start = end;
+        loop {
+            let next = if lend {
+                d.poll_event_ref().map(|e| {
+                    e.map(|e| (e.event_type.to_owned(), e.data.to_owned(), e.last_event_id.to_owned()))
+                })
+            } else {
+                d.poll_event().map(|e| {
+                    e.map(|e| (e.event_type().to_owned(), e.data().to_owned(), e.last_event_id().to_owned()))
+                })
+            };
+            match next {
+                Ok(Some(ev)) => events.push(ev),
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break 'feed;
+                }
+            }
+        }
+    }
+    let want = decode(data).events;
+    let run = limits(data, max_line, max_data);
+    let n = events.len();
+    if n > want.len() || events[..] != want[..n] {
+        return Err(format!("events differ from the reference's: {events:?} against {want:?}"));
+    }
+    match error {
+        None if run.must_fail => Err(format!("no error, but a line passes a limit ({run:?})")),
+        None if n != want.len() => Err(format!("{n} events of {} and no error", want.len())),
+        None => Ok(()),
+        Some(e) => {
+            let (kind_ok, len, max, limit) = match e {
+                DecodeError::LineTooLong { len, max } => {
+                    (run.line_may || run.bom_ambiguous && n == 0, len, max, max_line)
+                }
+                DecodeError::DataTooLong { len, max } => (run.data_may, len, max, max_data),
+                _ => (false, 0, 0, 0),
+            };
+            if !kind_ok || max != limit || len <= max {
+                return Err(format!("{e:?} after {n} events, but the input calls for {run:?}"));
+            }
+            if (run.events.0..=run.events.1).contains(&n) || run.bom_ambiguous && n == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{e:?} after {n} events; the reference has {:?} before the first line past a limit",
+                    run.events
+                ))
+            }
+        }
+    }
+}

